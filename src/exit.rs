@@ -1,0 +1,103 @@
+//! The exit-code mapping, in one place. It follows GNU timeout's conventions.
+
+use std::process::ExitCode;
+
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, raise, signal, sigprocmask};
+
+/// An attempt was stopped by `--timeout` or `--max-time`.
+pub const TIMED_OUT: u8 = 124;
+/// retry-on itself failed: a bad flag, regex, duration or config file.
+pub const OWN_FAILURE: u8 = 125;
+/// The command was found but could not be executed.
+pub const CANNOT_EXECUTE: u8 = 126;
+/// The command was not found.
+pub const NOT_FOUND: u8 = 127;
+
+/// How retry-on ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(u8),
+    /// Die by this signal, as the command did, so that a shell sees 128+N
+    /// and a script stops on Ctrl-C as it would without retry-on.
+    Signal(Signal),
+}
+
+impl Exit {
+    /// The status a shell reports for this exit (`$?`).
+    pub fn shell_code(self) -> i32 {
+        match self {
+            Exit::Code(code) => i32::from(code),
+            Exit::Signal(signal) => 128 + signal as i32,
+        }
+    }
+
+    /// Ends the process this way: returns the code, or raises the signal on
+    /// retry-on itself (with core dumps off, as GNU timeout does).
+    pub fn into_exit_code(self) -> ExitCode {
+        if let Exit::Signal(sig) = self {
+            let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+            // SAFETY: restoring the default disposition installs no handler.
+            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+            let mut set = SigSet::empty();
+            set.add(sig);
+            let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+            let _ = raise(sig);
+        }
+        // Reached for codes, and for signals whose default is not to terminate.
+        ExitCode::from(self.shell_code().clamp(0, 255) as u8)
+    }
+}
+
+impl Exit {
+    /// How retry-on ends after this last attempt.
+    pub fn of(outcome: &crate::policy::Outcome) -> Exit {
+        use crate::policy::Ending;
+        if outcome.interrupted == Some(Signal::SIGINT) {
+            return Exit::Signal(Signal::SIGINT);
+        }
+        if outcome.stopped.is_some() {
+            return Exit::Code(TIMED_OUT);
+        }
+        match outcome.ending {
+            Ending::Exited(code) => Exit::Code(code.clamp(0, 255) as u8),
+            Ending::Signaled(number) => match Signal::try_from(number) {
+                Ok(signal) => Exit::Signal(signal),
+                Err(_) => Exit::Code((128 + number).clamp(0, 255) as u8),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Ending, Outcome, Stop};
+
+    #[test]
+    fn the_table() {
+        assert_eq!(Exit::of(&Outcome::exited(3)), Exit::Code(3));
+        let killed = Outcome {
+            ending: Ending::Signaled(9),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(Exit::of(&killed), Exit::Signal(Signal::SIGKILL));
+        assert_eq!(Exit::Signal(Signal::SIGKILL).shell_code(), 137);
+        let timed_out = Outcome {
+            ending: Ending::Signaled(15),
+            stopped: Some(Stop::Timeout),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(Exit::of(&timed_out), Exit::Code(TIMED_OUT));
+        let interrupted = Outcome {
+            interrupted: Some(Signal::SIGINT),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(Exit::of(&interrupted), Exit::Signal(Signal::SIGINT));
+        let handled_term = Outcome {
+            interrupted: Some(Signal::SIGTERM),
+            ..Outcome::exited(3)
+        };
+        assert_eq!(Exit::of(&handled_term), Exit::Code(3));
+    }
+}

@@ -1,0 +1,81 @@
+//! `--lock`: an exclusive advisory lock (flock) held during each attempt.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::error::Error;
+
+pub struct Lock {
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+/// Holds the lock until dropped.
+pub struct Held<'a>(&'a Lock);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.file.unlock();
+    }
+}
+
+impl Lock {
+    /// Opens (creating if missing, never truncating) the lock file. Rust opens
+    /// files close-on-exec, so the command never inherits it.
+    pub fn open(path: &Path) -> Result<Lock, Error> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|source| Error::Lock {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Lock {
+            file: Arc::new(file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the lock if it is free.
+    pub fn try_take(&self) -> Result<Option<Held<'_>>, Error> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(Some(Held(self))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(source)) => Err(Error::Lock {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Waits for the lock on a thread of its own (flock has no timeout), so
+    /// the caller can race it against a deadline and signals.
+    pub async fn take(&self) -> Result<Held<'_>, Error> {
+        let (tx, rx) = oneshot::channel();
+        let file = Arc::clone(&self.file);
+        std::thread::spawn(move || {
+            let _ = tx.send(file.lock());
+        });
+        match rx.await {
+            Ok(Ok(())) => Ok(Held(self)),
+            Ok(Err(source)) => Err(Error::Lock {
+                path: self.path.clone(),
+                source,
+            }),
+            Err(_) => Err(Error::Lock {
+                path: self.path.clone(),
+                source: std::io::Error::other("lock thread ended"),
+            }),
+        }
+    }
+}

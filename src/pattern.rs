@@ -1,0 +1,369 @@
+//! Compiling patterns, and scanning a byte stream for them line by line
+//! without ever holding a whole line.
+//!
+//! Each list of patterns becomes one alternation that is run over whole
+//! buffers of complete lines at once; line boundaries only need care at the
+//! edges of a buffer. A line longer than [`WINDOW`] is searched as it streams,
+//! keeping only its last [`WINDOW`] bytes, so a match is found on a line of any
+//! length as long as the matched text itself is shorter than the window.
+
+use memchr::{memchr, memrchr};
+use regex::bytes::{Regex, RegexBuilder};
+
+/// How much of an unfinished line is kept between reads.
+pub const WINDOW: usize = 64 * 1024;
+
+/// A pattern as the user gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternSpec {
+    pub text: String,
+    /// Literal text, not a regex (`-F`).
+    pub fixed: bool,
+    pub ignore_case: bool,
+}
+
+/// A compiled list of patterns.
+#[derive(Clone, Debug)]
+pub struct PatternSet {
+    any: Regex,
+    each: Vec<Regex>,
+    sources: Vec<String>,
+}
+
+/// What matched: the index of the pattern in its list, and the matched text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub pattern: usize,
+    pub text: String,
+}
+
+impl PatternSet {
+    /// Compiles `specs`; `option` names where they came from, for messages.
+    /// An empty list gives `None`.
+    pub fn compile(specs: &[PatternSpec], option: &str) -> Result<Option<PatternSet>, String> {
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let mut each = Vec::with_capacity(specs.len());
+        let mut alternation = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let source = if spec.fixed {
+                regex::escape(&spec.text)
+            } else {
+                spec.text.clone()
+            };
+            let regex = RegexBuilder::new(&source)
+                .multi_line(true)
+                .case_insensitive(spec.ignore_case)
+                .build()
+                .map_err(|e| format!("invalid regex {:?} in {option}: {e}", spec.text))?;
+            alternation.push(format!("(?{}:{source})", if spec.ignore_case { "i" } else { "" }));
+            each.push(regex);
+        }
+        let any = RegexBuilder::new(&alternation.join("|"))
+            .multi_line(true)
+            .build()
+            .map_err(|e| format!("the patterns of {option} together are too large: {e}"))?;
+        let sources = specs.iter().map(|s| s.text.clone()).collect();
+        Ok(Some(PatternSet { any, each, sources }))
+    }
+
+    pub fn source(&self, index: usize) -> &str {
+        &self.sources[index]
+    }
+
+    pub fn len(&self) -> usize {
+        self.each.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.each.is_empty()
+    }
+
+    /// The first match in `hay[start..]` that lies within one line. With
+    /// `open_end`, the end of `hay` is not the end of its line, so a match
+    /// that touches it is not trusted yet.
+    fn find(&self, hay: &[u8], start: usize, open_end: bool) -> Option<Hit> {
+        let m = self.any.find_at(hay, start)?;
+        if memchr(b'\n', m.as_bytes()).is_none() {
+            let line_end = memchr(b'\n', &hay[m.end()..]).map_or(hay.len(), |i| m.end() + i);
+            let line_start = memrchr(b'\n', &hay[start..m.start()]).map_or(start, |i| start + i + 1);
+            return self.settle(hay, line_start, line_end, open_end);
+        }
+        // A pattern that can match a newline (`\s`, `[^x]`) ran across lines:
+        // look again one line at a time, where that cannot happen.
+        let mut line_start = start;
+        while line_start <= hay.len() {
+            let line_end = memchr(b'\n', &hay[line_start..]).map_or(hay.len(), |i| line_start + i);
+            if let Some(hit) = self.settle(hay, line_start, line_end, open_end) {
+                return Some(hit);
+            }
+            line_start = line_end + 1;
+        }
+        None
+    }
+
+    /// Which pattern matches within the line `hay[start..end]`, if any.
+    fn settle(&self, hay: &[u8], start: usize, end: usize, open_end: bool) -> Option<Hit> {
+        let line = &hay[..end];
+        self.each.iter().enumerate().find_map(|(pattern, regex)| {
+            let m = regex.find_at(line, start)?;
+            (!(open_end && m.end() == hay.len())).then(|| Hit {
+                pattern,
+                text: String::from_utf8_lossy(m.as_bytes()).into_owned(),
+            })
+        })
+    }
+}
+
+/// Scans one output stream of one attempt for the first hit of its retry
+/// patterns and of its abort patterns.
+pub struct Scanner<'a> {
+    /// The retry set, then the abort set, each with its first hit.
+    sets: [Option<(&'a PatternSet, Option<Hit>)>; 2],
+    /// The unfinished line, or its last [`WINDOW`] bytes.
+    carry: Vec<u8>,
+    /// Whether `carry[0]` is only context: the byte before a truncated line's kept tail.
+    carry_has_lead: bool,
+}
+
+impl<'a> Scanner<'a> {
+    pub fn new(retry: Option<&'a PatternSet>, abort: Option<&'a PatternSet>) -> Self {
+        Scanner {
+            sets: [retry.map(|s| (s, None)), abort.map(|s| (s, None))],
+            carry: Vec::new(),
+            carry_has_lead: false,
+        }
+    }
+
+    /// Whether any set is still looking for its first hit.
+    pub fn is_searching(&self) -> bool {
+        self.sets.iter().flatten().any(|(_, hit)| hit.is_none())
+    }
+
+    pub fn retry_hit(&self) -> Option<&Hit> {
+        self.sets[0].as_ref().and_then(|(_, hit)| hit.as_ref())
+    }
+
+    pub fn abort_hit(&self) -> Option<&Hit> {
+        self.sets[1].as_ref().and_then(|(_, hit)| hit.as_ref())
+    }
+
+    /// The pattern text behind a hit of the retry (`abort == false`) or abort set.
+    pub fn source(&self, abort: bool, hit: &Hit) -> &str {
+        self.sets[usize::from(abort)]
+            .as_ref()
+            .map_or("", |(set, _)| set.source(hit.pattern))
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if !self.is_searching() {
+            return;
+        }
+        let Some(last_newline) = memrchr(b'\n', chunk) else {
+            self.carry.extend_from_slice(chunk);
+            self.trim_carry();
+            return;
+        };
+        let mut lines = &chunk[..=last_newline];
+        if !self.carry.is_empty() {
+            let first_newline = memchr(b'\n', chunk).unwrap_or(last_newline);
+            self.carry.extend_from_slice(&chunk[..=first_newline]);
+            self.search_carry(false);
+            lines = &chunk[first_newline + 1..=last_newline];
+        }
+        self.search(lines, 0, false);
+        self.carry.extend_from_slice(&chunk[last_newline + 1..]);
+        self.trim_carry();
+    }
+
+    /// Searches the last, unterminated line.
+    pub fn finish(&mut self) {
+        if !self.carry.is_empty() {
+            self.search_carry(false);
+        }
+    }
+
+    fn search_carry(&mut self, open_end: bool) {
+        let carry = std::mem::take(&mut self.carry);
+        let start = usize::from(self.carry_has_lead);
+        if carry.len() > start {
+            self.search(&carry, start, open_end);
+        }
+        self.carry = carry;
+        self.carry.clear();
+        self.carry_has_lead = false;
+    }
+
+    fn search(&mut self, hay: &[u8], start: usize, open_end: bool) {
+        for (set, hit) in self.sets.iter_mut().flatten().filter(|(_, hit)| hit.is_none()) {
+            *hit = set.find(hay, start, open_end);
+        }
+    }
+
+    /// Keeps an unfinished line bounded: once it passes twice the window,
+    /// searches what there is, then keeps the last window and one byte of context.
+    fn trim_carry(&mut self) {
+        if self.carry.len() <= 2 * WINDOW {
+            return;
+        }
+        let carry = std::mem::take(&mut self.carry);
+        self.search(&carry, usize::from(self.carry_has_lead), true);
+        let keep_from = carry.len() - WINDOW - 1;
+        self.carry = carry;
+        self.carry.drain(..keep_from);
+        self.carry_has_lead = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(patterns: &[&str]) -> PatternSet {
+        let specs: Vec<PatternSpec> = patterns
+            .iter()
+            .map(|p| PatternSpec {
+                text: p.to_string(),
+                fixed: false,
+                ignore_case: false,
+            })
+            .collect();
+        PatternSet::compile(&specs, "-p").unwrap().unwrap()
+    }
+
+    fn scan(set: &PatternSet, chunks: &[&[u8]]) -> Option<Hit> {
+        let mut scanner = Scanner::new(Some(set), None);
+        for chunk in chunks {
+            scanner.feed(chunk);
+        }
+        scanner.finish();
+        scanner.retry_hit().cloned()
+    }
+
+    fn index(set: &PatternSet, chunks: &[&[u8]]) -> Option<usize> {
+        scan(set, chunks).map(|h| h.pattern)
+    }
+
+    #[test]
+    fn finds_the_pattern_that_matched() {
+        let s = set(&["Throttling", "ConcurrentModification"]);
+        let hit = scan(&s, &[b"ok\nAn error occurred (ConcurrentModification) when\n"]).unwrap();
+        assert_eq!(hit.pattern, 1);
+        assert_eq!(hit.text, "ConcurrentModification");
+        assert_eq!(index(&s, &[b"nothing here\n"]), None);
+    }
+
+    #[test]
+    fn a_line_split_across_reads_still_matches() {
+        let s = set(&["^Concurrent Modification$"]);
+        assert_eq!(index(&s, &[b"x\nConcur", b"rent Mod", b"ification\ny\n"]), Some(0));
+        assert_eq!(
+            index(&s, &[b"Concur", b"rent Modification"]),
+            Some(0),
+            "last line without newline"
+        );
+    }
+
+    #[test]
+    fn anchors_are_line_anchors() {
+        let s = set(&["^error$"]);
+        assert_eq!(index(&s, &[b"an error\n"]), None);
+        assert_eq!(index(&s, &[b"first\nerror\nlast\n"]), Some(0));
+        assert_eq!(index(&s, &[b"err", b"or\n"]), Some(0));
+    }
+
+    #[test]
+    fn matches_never_span_lines() {
+        let s = set(&[r"foo\s+bar", "[^x]+baz"]);
+        assert_eq!(index(&s, &[b"foo\nbar\n"]), None);
+        assert_eq!(index(&s, &[b"foo\nbar\nfoo  bar\n"]), Some(0));
+        assert_eq!(index(&s, &[b"a\nbaz\n"]), None, "[^x]+ must not eat the newline");
+        assert_eq!(index(&s, &[b"a\nab baz\n"]), Some(1));
+    }
+
+    #[test]
+    fn invalid_utf8_does_not_stop_a_match() {
+        let s = set(&["Throttling"]);
+        assert_eq!(index(&s, &[b"\xff\xfe (Throttling) \xc3\x28\n"]), Some(0));
+    }
+
+    #[test]
+    fn fixed_strings_and_ignore_case() {
+        let spec = |text: &str, fixed, ignore_case| PatternSpec {
+            text: text.into(),
+            fixed,
+            ignore_case,
+        };
+        let s = PatternSet::compile(&[spec("a.c(", true, false), spec("slowdown", false, true)], "-p")
+            .unwrap()
+            .unwrap();
+        assert_eq!(index(&s, &[b"abc(\n"]), None);
+        assert_eq!(index(&s, &[b"x a.c( y\n"]), Some(0));
+        assert_eq!(index(&s, &[b"SlowDown\n"]), Some(1));
+        let strict = PatternSet::compile(&[spec("slowdown", false, false)], "-p")
+            .unwrap()
+            .unwrap();
+        assert_eq!(index(&strict, &[b"SlowDown\n"]), None);
+    }
+
+    #[test]
+    fn a_bad_regex_names_itself() {
+        let spec = PatternSpec {
+            text: "a(b".into(),
+            fixed: false,
+            ignore_case: false,
+        };
+        let err = PatternSet::compile(&[spec], "--pattern").unwrap_err();
+        assert!(err.contains("\"a(b\"") && err.contains("--pattern"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_line_is_searched_as_it_streams_and_stays_bounded() {
+        let s = set(&["NEEDLE", "^start"]);
+        let filler = vec![b'x'; 10_000];
+        let mut scanner = Scanner::new(Some(&s), None);
+        scanner.feed(b"start");
+        for _ in 0..1000 {
+            scanner.feed(&filler);
+            assert!(scanner.carry.len() <= 2 * WINDOW + filler.len());
+        }
+        scanner.feed(b"NEE");
+        scanner.feed(b"DLE");
+        scanner.feed(&filler);
+        scanner.finish();
+        // "^start" matched first, on the line's start; NEEDLE is not needed after that.
+        assert_eq!(scanner.retry_hit().unwrap().pattern, 1);
+
+        // `^` must not match where a truncated line's kept tail happens to begin.
+        let anchored = set(&["^x+NEEDLE"]);
+        let mut big = vec![b'y'];
+        big.extend(vec![b'x'; 5 * WINDOW]);
+        big.extend(b"NEEDLE\n");
+        assert_eq!(index(&anchored, &big.chunks(4096).collect::<Vec<_>>()), None);
+        assert_eq!(index(&set(&["NEEDLE"]), &big.chunks(4096).collect::<Vec<_>>()), Some(0));
+    }
+
+    #[test]
+    fn end_anchor_is_not_fooled_by_an_unfinished_line() {
+        let s = set(&["x$"]);
+        let mut chunks: Vec<Vec<u8>> = (0..10).map(|_| vec![b'x'; WINDOW]).collect();
+        chunks.push(b"y\n".to_vec());
+        let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+        assert_eq!(index(&s, &refs), None);
+    }
+
+    #[test]
+    fn each_set_reports_its_own_first_hit() {
+        let retry = set(&["Throttling"]);
+        let abort = set(&["AccessDenied"]);
+        let mut scanner = Scanner::new(Some(&retry), Some(&abort));
+        scanner.feed(b"(Throttling)\n");
+        assert!(scanner.is_searching());
+        scanner.feed(b"(AccessDenied)\n");
+        assert!(!scanner.is_searching());
+        assert_eq!(scanner.retry_hit().unwrap().text, "Throttling");
+        assert_eq!(scanner.abort_hit().unwrap().text, "AccessDenied");
+        assert_eq!(scanner.source(true, scanner.abort_hit().unwrap()), "AccessDenied");
+    }
+}

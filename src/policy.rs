@@ -1,0 +1,351 @@
+//! Given how an attempt ended, decide whether to retry: pure code.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::parse::ExitCodes;
+
+/// How the command's process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Ending {
+    /// The status as a shell shows it: the exit code, or 128+N for signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Ending::Exited(code) => code,
+            Ending::Signaled(signal) => 128 + signal,
+        }
+    }
+}
+
+/// Why retry-on stopped an attempt itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// `--timeout` ran out for this attempt.
+    Timeout,
+    /// `--max-time` ran out for the whole run.
+    Deadline,
+}
+
+/// Which output stream a pattern matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matched {
+    pub stream: Stream,
+    /// The pattern as the user gave it.
+    pub pattern: String,
+    /// The text it matched.
+    pub text: String,
+}
+
+/// Everything the decision needs to know about one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub ending: Ending,
+    pub stopped: Option<Stop>,
+    /// A signal that retry-on itself received during the attempt.
+    pub interrupted: Option<Signal>,
+    pub retry_match: Option<Matched>,
+    pub abort_match: Option<Matched>,
+    /// retry-on's own stdout was closed under the command (a broken pipe).
+    pub output_closed: bool,
+}
+
+impl Outcome {
+    pub fn exited(code: i32) -> Outcome {
+        Outcome {
+            ending: Ending::Exited(code),
+            stopped: None,
+            interrupted: None,
+            retry_match: None,
+            abort_match: None,
+            output_closed: false,
+        }
+    }
+}
+
+/// The retry conditions of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    /// Whether any retry condition (a pattern or an exit-code list) was given.
+    pub has_conditions: bool,
+    pub exit_codes: Option<ExitCodes>,
+    /// Total attempts; 0 means no limit.
+    pub attempts: u32,
+}
+
+/// Why a failed attempt is worth another try.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Matched(Matched),
+    ExitCode(i32),
+    TimedOut,
+    /// No condition was given, so any failure is retried.
+    AnyFailure,
+}
+
+/// Why retry-on stops after a failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    /// Retry conditions were given and none held.
+    NoMatch,
+    Aborted(Matched),
+    AttemptsExhausted(Reason),
+    /// The next delay would end at or after `--max-time`.
+    DeadlineAhead {
+        reason: Reason,
+        delay: Duration,
+    },
+    /// `--max-time` stopped the attempt.
+    DeadlineReached,
+    /// retry-on was sent this signal.
+    Interrupted(Signal),
+    /// The command died of SIGINT: someone meant to stop it.
+    CommandInterrupted,
+    /// The command's output has nowhere to go: a later attempt cannot do better.
+    OutputClosed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Succeeded,
+    Retry(Reason),
+    GiveUp(GiveUp),
+}
+
+/// The retry decision. `attempt` counts from 1; `next_delay` is the wait
+/// before the next attempt; `remaining` is the time left before `--max-time`.
+pub fn decide(
+    rules: &Rules,
+    outcome: &Outcome,
+    attempt: u32,
+    next_delay: Duration,
+    remaining: Option<Duration>,
+) -> Verdict {
+    if let Some(signal) = outcome.interrupted {
+        return Verdict::GiveUp(GiveUp::Interrupted(signal));
+    }
+    match outcome.stopped {
+        Some(Stop::Deadline) => return Verdict::GiveUp(GiveUp::DeadlineReached),
+        None if outcome.ending == Ending::Exited(0) => return Verdict::Succeeded,
+        _ => {}
+    }
+    if outcome.ending == Ending::Signaled(Signal::SIGINT as i32) {
+        return Verdict::GiveUp(GiveUp::CommandInterrupted);
+    }
+    if outcome.output_closed || outcome.ending == Ending::Signaled(Signal::SIGPIPE as i32) {
+        return Verdict::GiveUp(GiveUp::OutputClosed);
+    }
+    if let Some(abort) = &outcome.abort_match {
+        return Verdict::GiveUp(GiveUp::Aborted(abort.clone()));
+    }
+    let code = outcome.ending.code();
+    let reason = if outcome.stopped == Some(Stop::Timeout) {
+        Reason::TimedOut
+    } else if let Some(matched) = &outcome.retry_match {
+        Reason::Matched(matched.clone())
+    } else if rules.exit_codes.as_ref().is_some_and(|codes| codes.contains(code)) {
+        Reason::ExitCode(code)
+    } else if !rules.has_conditions {
+        Reason::AnyFailure
+    } else {
+        return Verdict::GiveUp(GiveUp::NoMatch);
+    };
+    if rules.attempts != 0 && attempt >= rules.attempts {
+        return Verdict::GiveUp(GiveUp::AttemptsExhausted(reason));
+    }
+    if remaining.is_some_and(|left| next_delay >= left) {
+        return Verdict::GiveUp(GiveUp::DeadlineAhead {
+            reason,
+            delay: next_delay,
+        });
+    }
+    Verdict::Retry(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matched(pattern: &str) -> Matched {
+        Matched {
+            stream: Stream::Stderr,
+            pattern: pattern.into(),
+            text: pattern.into(),
+        }
+    }
+
+    fn rules(has_conditions: bool, exit_codes: Option<&str>) -> Rules {
+        Rules {
+            has_conditions,
+            exit_codes: exit_codes.map(|c| ExitCodes::parse(c).unwrap()),
+            attempts: 5,
+        }
+    }
+
+    fn decide1(rules: &Rules, outcome: &Outcome) -> Verdict {
+        decide(rules, outcome, 1, Duration::from_secs(1), None)
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn exit_zero_is_success_even_when_stderr_matched() {
+        let outcome = Outcome {
+            retry_match: Some(matched("x")),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(decide1(&rules(true, None), &outcome), Verdict::Succeeded);
+    }
+
+    #[test]
+    fn without_conditions_any_failure_is_retried() {
+        assert_eq!(
+            decide1(&rules(false, None), &Outcome::exited(3)),
+            Verdict::Retry(Reason::AnyFailure)
+        );
+        let killed = Outcome {
+            ending: Ending::Signaled(9),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(
+            decide1(&rules(false, None), &killed),
+            Verdict::Retry(Reason::AnyFailure)
+        );
+    }
+
+    #[test]
+    fn with_conditions_a_failure_needs_a_match_or_a_listed_code() {
+        let r = rules(true, Some("40-45"));
+        assert_eq!(decide1(&r, &Outcome::exited(1)), Verdict::GiveUp(GiveUp::NoMatch));
+        assert_eq!(decide1(&r, &Outcome::exited(42)), Verdict::Retry(Reason::ExitCode(42)));
+        let hit = Outcome {
+            retry_match: Some(matched("Throttling")),
+            ..Outcome::exited(255)
+        };
+        assert_eq!(
+            decide1(&r, &hit),
+            Verdict::Retry(Reason::Matched(matched("Throttling")))
+        );
+    }
+
+    #[test]
+    fn a_signal_death_is_matched_as_128_plus_n() {
+        let r = rules(true, Some("137"));
+        let killed = Outcome {
+            ending: Ending::Signaled(9),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(decide1(&r, &killed), Verdict::Retry(Reason::ExitCode(137)));
+    }
+
+    #[test]
+    fn abort_wins_over_a_retry_match() {
+        let outcome = Outcome {
+            retry_match: Some(matched("Throttling")),
+            abort_match: Some(matched("AccessDenied")),
+            ..Outcome::exited(255)
+        };
+        assert_eq!(
+            decide1(&rules(true, None), &outcome),
+            Verdict::GiveUp(GiveUp::Aborted(matched("AccessDenied")))
+        );
+    }
+
+    #[test]
+    fn a_timed_out_attempt_is_retried() {
+        let outcome = Outcome {
+            ending: Ending::Signaled(15),
+            stopped: Some(Stop::Timeout),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(decide1(&rules(true, None), &outcome), Verdict::Retry(Reason::TimedOut));
+        let exited_zero_after_term = Outcome {
+            stopped: Some(Stop::Timeout),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(
+            decide1(&rules(true, None), &exited_zero_after_term),
+            Verdict::Retry(Reason::TimedOut)
+        );
+    }
+
+    #[test]
+    fn the_last_attempt_gives_up() {
+        let r = rules(false, None);
+        assert_eq!(
+            decide(&r, &Outcome::exited(1), 4, S, None),
+            Verdict::Retry(Reason::AnyFailure)
+        );
+        assert_eq!(
+            decide(&r, &Outcome::exited(1), 5, S, None),
+            Verdict::GiveUp(GiveUp::AttemptsExhausted(Reason::AnyFailure))
+        );
+        let unlimited = Rules { attempts: 0, ..r };
+        assert_eq!(
+            decide(&unlimited, &Outcome::exited(1), 10_000, S, None),
+            Verdict::Retry(Reason::AnyFailure)
+        );
+    }
+
+    #[test]
+    fn a_delay_that_would_pass_the_deadline_gives_up_at_once() {
+        let r = rules(false, None);
+        let two = Duration::from_secs(2);
+        assert_eq!(
+            decide(&r, &Outcome::exited(1), 1, S, Some(two)),
+            Verdict::Retry(Reason::AnyFailure)
+        );
+        assert_eq!(
+            decide(&r, &Outcome::exited(1), 1, two, Some(two)),
+            Verdict::GiveUp(GiveUp::DeadlineAhead {
+                reason: Reason::AnyFailure,
+                delay: two
+            })
+        );
+        let stopped = Outcome {
+            ending: Ending::Signaled(15),
+            stopped: Some(Stop::Deadline),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(decide1(&r, &stopped), Verdict::GiveUp(GiveUp::DeadlineReached));
+    }
+
+    #[test]
+    fn interrupts_and_closed_output_are_never_retried() {
+        let r = rules(false, None);
+        let sent = Outcome {
+            interrupted: Some(Signal::SIGTERM),
+            ..Outcome::exited(1)
+        };
+        assert_eq!(
+            decide1(&r, &sent),
+            Verdict::GiveUp(GiveUp::Interrupted(Signal::SIGTERM))
+        );
+        let sigint = Outcome {
+            ending: Ending::Signaled(2),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(decide1(&r, &sigint), Verdict::GiveUp(GiveUp::CommandInterrupted));
+        let sigpipe = Outcome {
+            ending: Ending::Signaled(13),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(decide1(&r, &sigpipe), Verdict::GiveUp(GiveUp::OutputClosed));
+        let closed = Outcome {
+            output_closed: true,
+            ..Outcome::exited(1)
+        };
+        assert_eq!(decide1(&r, &closed), Verdict::GiveUp(GiveUp::OutputClosed));
+    }
+}

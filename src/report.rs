@@ -1,0 +1,327 @@
+//! Every line retry-on itself prints, as text or as JSON.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::parse::{show_duration, signal_name};
+use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Writes retry-on's own lines to stderr, each with one write.
+pub struct Reporter {
+    verbosity: Verbosity,
+    format: LogFormat,
+    attempts: u32,
+    started: Instant,
+}
+
+impl Reporter {
+    pub fn new(verbosity: Verbosity, format: LogFormat, attempts: u32) -> Reporter {
+        Reporter {
+            verbosity,
+            format,
+            attempts,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn attempt_started(&self, attempt: u32, command: &[OsString]) {
+        let command: Vec<String> = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        match self.format {
+            LogFormat::Json => self.event("attempt_start", attempt, json!({ "command": command })),
+            LogFormat::Text if self.verbosity == Verbosity::Verbose => {
+                self.line(&format!("{}: running {}", self.attempt(attempt), command.join(" ")))
+            }
+            LogFormat::Text => {}
+        }
+    }
+
+    pub fn waiting_for_lock(&self, attempt: u32, path: &std::path::Path) {
+        let path = path.display().to_string();
+        match self.format {
+            LogFormat::Json => self.event("lock_wait", attempt, json!({ "lock": path })),
+            LogFormat::Text if self.verbosity == Verbosity::Verbose => {
+                self.line(&format!("{}: waiting for the lock on {path}", self.attempt(attempt)))
+            }
+            LogFormat::Text => {}
+        }
+    }
+
+    /// One line for the decision after an attempt.
+    pub fn attempt_ended(&self, attempt: u32, outcome: &Outcome, verdict: &Verdict, took: Duration) {
+        if self.format == LogFormat::Json {
+            return self.json_ended(attempt, outcome, verdict, took);
+        }
+        let this = self.attempt(attempt);
+        let what = describe(outcome);
+        let text = match verdict {
+            Verdict::Succeeded if attempt > 1 || self.verbosity == Verbosity::Verbose => format!("{this} succeeded"),
+            Verdict::Succeeded => return,
+            Verdict::Retry(_) => return, // said by `sleeping`, with the delay
+            Verdict::GiveUp(why) => match why {
+                GiveUp::NoMatch => format!("{this} failed ({what}); not retrying: no retry condition held"),
+                GiveUp::Aborted(m) => {
+                    format!(
+                        "{this} failed ({what}, matched abort pattern {}); not retrying",
+                        quote(&m.text)
+                    )
+                }
+                GiveUp::AttemptsExhausted(_) => format!("{this} failed ({what}); giving up: no attempts left"),
+                GiveUp::DeadlineAhead { delay, .. } => format!(
+                    "{this} failed ({what}); giving up: waiting {} would pass the --max-time deadline",
+                    show_duration(*delay)
+                ),
+                GiveUp::DeadlineReached => format!("{this} stopped at the --max-time deadline ({what}); giving up"),
+                GiveUp::Interrupted(signal) => {
+                    format!(
+                        "{this} interrupted by SIG{} ({what}); not retrying",
+                        signal_name(*signal)
+                    )
+                }
+                GiveUp::CommandInterrupted => format!("{this} failed ({what}); not retrying an interrupted command"),
+                GiveUp::OutputClosed => format!("{this} failed ({what}); not retrying: its output was closed"),
+            },
+        };
+        self.line(&text);
+    }
+
+    /// Announces the wait before the next attempt.
+    pub fn sleeping(&self, attempt: u32, outcome: &Outcome, reason: &Reason, delay: Duration) {
+        if self.format == LogFormat::Json {
+            let data = json!({ "delay_ms": delay.as_millis() as u64, "reason": reason_name(reason) });
+            return self.event("sleep", attempt, data);
+        }
+        let this = self.attempt(attempt);
+        let what = describe(outcome);
+        let why = match reason {
+            Reason::Matched(m) => format!(", matched {}", quote(&m.text)),
+            Reason::ExitCode(_) | Reason::TimedOut | Reason::AnyFailure => String::new(),
+        };
+        self.line(&format!(
+            "{this} failed ({what}{why}); retrying in {}",
+            show_duration(delay)
+        ));
+    }
+
+    pub fn interrupted_while_waiting(&self, attempt: u32, signal: Signal) {
+        match self.format {
+            LogFormat::Json => self.event(
+                "give_up",
+                attempt,
+                json!({ "reason": "interrupted", "signal": signal.as_str() }),
+            ),
+            LogFormat::Text => self.line(&format!(
+                "interrupted by {} while waiting to retry; not retrying",
+                signal.as_str()
+            )),
+        }
+    }
+
+    pub fn lock_timed_out(&self, path: &std::path::Path, waited: Duration) {
+        Reporter::error(&format!(
+            "could not take the lock on {} within {}",
+            path.display(),
+            show_duration(waited)
+        ));
+    }
+
+    /// A failure of retry-on itself; printed even with `--quiet`.
+    pub fn error(message: &str) {
+        write_stderr(&format!("retry-on: {message}\n"));
+    }
+
+    fn json_ended(&self, attempt: u32, outcome: &Outcome, verdict: &Verdict, took: Duration) {
+        let (exit_code, signal) = match outcome.ending {
+            Ending::Exited(code) => (code, None),
+            Ending::Signaled(n) => (128 + n, Signal::try_from(n).ok().map(Signal::as_str)),
+        };
+        let matched = |m: &Option<Matched>| {
+            m.as_ref().map(
+                |m| json!({ "pattern": m.pattern, "text": m.text, "stream": format!("{:?}", m.stream).to_lowercase() }),
+            )
+        };
+        self.event(
+            "attempt_end",
+            attempt,
+            json!({
+                "exit_code": exit_code,
+                "signal": signal,
+                "timed_out": outcome.stopped == Some(Stop::Timeout),
+                "deadline": outcome.stopped == Some(Stop::Deadline),
+                "matched": matched(&outcome.retry_match),
+                "abort_matched": matched(&outcome.abort_match),
+                "duration_ms": took.as_millis() as u64,
+            }),
+        );
+        match verdict {
+            Verdict::Succeeded => self.event("success", attempt, json!({})),
+            Verdict::Retry(_) => {}
+            Verdict::GiveUp(why) => {
+                let (reason, extra) = match why {
+                    GiveUp::NoMatch => ("no_match", Value::Null),
+                    GiveUp::Aborted(m) => ("aborted", json!(m.pattern)),
+                    GiveUp::AttemptsExhausted(_) => ("attempts_exhausted", Value::Null),
+                    GiveUp::DeadlineAhead { delay, .. } => ("deadline", json!(delay.as_millis() as u64)),
+                    GiveUp::DeadlineReached => ("deadline", Value::Null),
+                    GiveUp::Interrupted(signal) => ("interrupted", json!(signal.as_str())),
+                    GiveUp::CommandInterrupted => ("command_interrupted", Value::Null),
+                    GiveUp::OutputClosed => ("output_closed", Value::Null),
+                };
+                self.event(
+                    "give_up",
+                    attempt,
+                    json!({ "reason": reason, "detail": extra, "exit_code": exit_code }),
+                );
+            }
+        }
+    }
+
+    fn event(&self, name: &str, attempt: u32, data: Value) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        let mut object = json!({
+            "event": name,
+            "attempt": attempt,
+            "attempts": self.attempts,
+            "elapsed_ms": self.started.elapsed().as_millis() as u64,
+        });
+        if let (Value::Object(all), Value::Object(more)) = (&mut object, data) {
+            all.extend(more);
+        }
+        write_stderr(&format!("{object}\n"));
+    }
+
+    fn line(&self, text: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            write_stderr(&format!("retry-on: {text}\n"));
+        }
+    }
+
+    fn attempt(&self, attempt: u32) -> String {
+        match self.attempts {
+            0 => format!("attempt {attempt}"),
+            n => format!("attempt {attempt}/{n}"),
+        }
+    }
+}
+
+fn reason_name(reason: &Reason) -> &'static str {
+    match reason {
+        Reason::Matched(_) => "matched",
+        Reason::ExitCode(_) => "exit_code",
+        Reason::TimedOut => "timed_out",
+        Reason::AnyFailure => "failed",
+    }
+}
+
+/// "exit 255", "killed by SIGKILL", "timed out, killed by SIGTERM".
+fn describe(outcome: &Outcome) -> String {
+    let ending = match outcome.ending {
+        Ending::Exited(code) => format!("exit {code}"),
+        Ending::Signaled(n) => match Signal::try_from(n) {
+            Ok(signal) => format!("killed by {}", signal.as_str()),
+            Err(_) => format!("killed by signal {n}"),
+        },
+    };
+    match outcome.stopped {
+        Some(Stop::Timeout) => format!("timed out, {ending}"),
+        _ => ending,
+    }
+}
+
+/// Quotes matched text for a message, shortened to keep the line readable.
+fn quote(text: &str) -> String {
+    const MOST: usize = 80;
+    match text.char_indices().nth(MOST) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
+fn write_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// The text of `--explain`: every setting with its source, then the schedule.
+pub fn explain(settings: &crate::config::Settings) -> String {
+    let mut out = String::new();
+    let command: Vec<String> = settings
+        .command
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if !command.is_empty() {
+        out.push_str(&format!("command: {}\n", command.join(" ")));
+    }
+    let width = settings
+        .explained
+        .iter()
+        .map(|(key, _, _)| key.len())
+        .max()
+        .unwrap_or(0);
+    let value_width = settings
+        .explained
+        .iter()
+        .map(|(_, value, _)| value.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(48);
+    for (key, value, source) in &settings.explained {
+        out.push_str(&format!("{key:<width$}  {value:<value_width$}  ({source})\n"));
+    }
+    let retries = match settings.attempts {
+        0 => 10,
+        n => n as usize - 1,
+    };
+    let delays: Vec<Duration> = settings.schedule.delays().take(retries).collect();
+    let shown: Vec<String> = delays.iter().map(|d| show_duration(*d)).collect();
+    let total: Duration = delays.iter().sum();
+    let attempts = match settings.attempts {
+        0 => "unlimited attempts".to_string(),
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    };
+    match (settings.attempts, shown.is_empty()) {
+        (_, true) => out.push_str(&format!("schedule: no waits ({attempts})\n")),
+        (0, false) => out.push_str(&format!(
+            "schedule: waits of {}, … between {attempts}\n",
+            shown.join(", ")
+        )),
+        _ => out.push_str(&format!(
+            "schedule: waits of {} between {attempts} ({} of waiting at most)\n",
+            shown.join(", "),
+            show_duration(total)
+        )),
+    }
+    if settings.schedule.jitter != crate::backoff::Jitter::None && settings.schedule.seed.is_none() {
+        out.push_str("note: jittered without --seed, so each run draws other waits\n");
+    }
+    out
+}
+
+/// The text of `--list-profiles`.
+pub fn profiles(list: &[(String, String, crate::config::Origin)]) -> String {
+    let width = list.iter().map(|(name, _, _)| name.len()).max().unwrap_or(0);
+    list.iter()
+        .map(|(name, description, origin)| format!("{name:<width$}  {description}  ({origin})\n"))
+        .collect()
+}

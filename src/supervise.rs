@@ -1,0 +1,389 @@
+//! Running one attempt: spawn the command in its own process group, stream
+//! and scan its output, enforce the timeout and deadline, forward signals,
+//! and make sure nothing of a stopped attempt outlives it.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::sleep_until;
+
+use crate::error::Error;
+use crate::pattern::{PatternSet, Scanner};
+use crate::policy::{Ending, Matched, Outcome, Stop, Stream};
+use crate::spool::SpillBuffer;
+use crate::stdin::Stdin;
+
+/// How long output is still read after the command exits, for a background
+/// process that holds the pipe open. Then retry-on stops reading.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(100);
+
+/// How often a stopped attempt's process group is checked for survivors.
+const GROUP_POLL: Duration = Duration::from_millis(10);
+
+const CHUNK: usize = 64 * 1024;
+
+/// The signals that stop a run: SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    pub async fn recv(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.int.recv() => Signal::SIGINT,
+            _ = self.term.recv() => Signal::SIGTERM,
+            _ = self.hup.recv() => Signal::SIGHUP,
+            _ = self.quit.recv() => Signal::SIGQUIT,
+        }
+    }
+}
+
+/// The compiled patterns of a run.
+pub struct Patterns {
+    pub stderr: Option<PatternSet>,
+    pub stdout: Option<PatternSet>,
+    pub abort: Option<PatternSet>,
+}
+
+/// What one attempt needs.
+pub struct Attempt<'a> {
+    pub command: &'a [OsString],
+    pub number: u32,
+    pub attempts: u32,
+    pub stdin: &'a Stdin,
+    pub patterns: &'a Patterns,
+    /// Run in retry-on's process group (`--foreground`) instead of a new one.
+    pub foreground: bool,
+    pub hold_stdout: bool,
+    /// When to stop the attempt, and why.
+    pub stop_at: Option<(Instant, Stop)>,
+    pub kill_signal: Signal,
+    pub kill_after: Duration,
+}
+
+pub struct Ended {
+    pub outcome: Outcome,
+    /// The attempt's stdout, with `--hold-stdout`.
+    pub held: Option<SpillBuffer>,
+}
+
+/// Where signals for the attempt go: its process group, or the command alone.
+#[derive(Clone, Copy)]
+struct Target {
+    pid: Pid,
+    group: bool,
+}
+
+impl Target {
+    fn send(self, signal: Signal) {
+        let _ = if self.group {
+            killpg(self.pid, signal)
+        } else {
+            kill(self.pid, signal)
+        };
+    }
+}
+
+pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, Error> {
+    let patterns = attempt.patterns;
+    let scan_stderr = patterns.stderr.is_some() || patterns.abort.is_some();
+    let pipe_stdout = patterns.stdout.is_some() || attempt.hold_stdout;
+    let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::inherit() };
+
+    let program = &attempt.command[0];
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(&attempt.command[1..])
+        .env("RETRY_ON_ATTEMPT", attempt.number.to_string())
+        .env("RETRY_ON_ATTEMPTS", attempt.attempts.to_string())
+        .stdin(attempt.stdin.for_attempt())
+        .stdout(piped(pipe_stdout))
+        .stderr(piped(scan_stderr));
+    if !attempt.foreground {
+        command.process_group(0);
+    }
+    let mut child = command.spawn().map_err(|source| {
+        let command = program.to_string_lossy().into_owned();
+        match source.kind() {
+            io::ErrorKind::NotFound => Error::NotFound { command },
+            _ => Error::NotExecutable { command, source },
+        }
+    })?;
+    let target = Target {
+        pid: Pid::from_raw(child.id().unwrap_or(0) as i32),
+        group: !attempt.foreground,
+    };
+    let _feeding = attempt
+        .stdin
+        .feed(child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok()));
+
+    let mut stderr = Output::new(
+        child.stderr.take(),
+        Scanner::new(patterns.stderr.as_ref(), patterns.abort.as_ref()),
+    );
+    let mut stdout = Output::new(
+        child.stdout.take(),
+        Scanner::new(patterns.stdout.as_ref(), patterns.abort.as_ref()),
+    );
+    let mut held = attempt.hold_stdout.then(SpillBuffer::new);
+    let mut output_closed = false;
+
+    let mut status: Option<ExitStatus> = None;
+    let mut drain_until: Option<Instant> = None;
+    let mut stopped: Option<Stop> = None;
+    let mut kill_at: Option<Instant> = None;
+    let mut interrupted: Option<Signal> = None;
+
+    while status.is_none() || stderr.is_open() || stdout.is_open() {
+        tokio::select! {
+            biased;
+            signal = signals.recv() => {
+                on_signal(signal, status.is_some(), target, &mut interrupted, &mut kill_at, attempt.kill_after);
+            }
+            read = stderr.read() => {
+                if let Some(n) = read
+                    && write_all(io::stderr().as_fd(), stderr.chunk(n)).is_err()
+                {
+                    // Our stderr is gone: close the command's, as it would be.
+                    stderr.close();
+                }
+            }
+            read = stdout.read() => {
+                if let Some(n) = read {
+                    let written = match &mut held {
+                        Some(buffer) => buffer.append(stdout.chunk(n)),
+                        None => write_all(io::stdout().as_fd(), stdout.chunk(n)),
+                    };
+                    if written.is_err() {
+                        output_closed = true;
+                        stdout.close();
+                    }
+                }
+            }
+            exit = child.wait(), if status.is_none() => {
+                status = Some(exit.map_err(|e| Error::io("waiting for the command", e))?);
+                drain_until = Some(Instant::now() + DRAIN_GRACE);
+            }
+            _ = sleep_until(at(attempt.stop_at.map(|(t, _)| t))),
+                if stopped.is_none() && status.is_none() && attempt.stop_at.is_some() => {
+                stopped = attempt.stop_at.map(|(_, why)| why);
+                target.send(attempt.kill_signal);
+                kill_at = Some(Instant::now() + attempt.kill_after);
+            }
+            _ = sleep_until(at(kill_at)), if kill_at.is_some() && status.is_none() => {
+                target.send(Signal::SIGKILL);
+                kill_at = None;
+            }
+            _ = sleep_until(at(drain_until)), if drain_until.is_some() => break,
+        }
+    }
+    stderr.finish();
+    stdout.finish();
+    let must_empty_group = stopped.is_some() || interrupted == Some(Signal::SIGINT);
+    if must_empty_group && target.group {
+        empty_group(target, kill_at, signals, &mut interrupted).await;
+    }
+
+    let status = status.expect("the loop ends only after the command exits");
+    let ending = match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(signal)) => Ending::Signaled(signal),
+        (None, None) => Ending::Exited(1),
+    };
+    let matched = |stream, scanner: &Scanner, abort: bool| {
+        let hit = if abort {
+            scanner.abort_hit()
+        } else {
+            scanner.retry_hit()
+        }?;
+        Some(Matched {
+            stream,
+            pattern: scanner.source(abort, hit).to_string(),
+            text: hit.text.clone(),
+        })
+    };
+    let outcome = Outcome {
+        ending,
+        stopped,
+        interrupted,
+        retry_match: matched(Stream::Stderr, &stderr.scanner, false)
+            .or_else(|| matched(Stream::Stdout, &stdout.scanner, false)),
+        abort_match: matched(Stream::Stderr, &stderr.scanner, true)
+            .or_else(|| matched(Stream::Stdout, &stdout.scanner, true)),
+        output_closed,
+    };
+    Ok(Ended { outcome, held })
+}
+
+fn on_signal(
+    signal: Signal,
+    exited: bool,
+    target: Target,
+    interrupted: &mut Option<Signal>,
+    kill_at: &mut Option<Instant>,
+    kill_after: Duration,
+) {
+    if signal == Signal::SIGINT && *interrupted == Some(Signal::SIGINT) {
+        // A second Ctrl-C: no more waiting.
+        target.send(Signal::SIGKILL);
+        return;
+    }
+    if signal == Signal::SIGINT || interrupted.is_none() {
+        *interrupted = Some(signal);
+    }
+    // Once the command is reaped its pid may be reused; only its group is safe to signal.
+    if !exited || target.group {
+        target.send(signal);
+    }
+    if signal == Signal::SIGINT && kill_at.is_none() {
+        *kill_at = Some(Instant::now() + kill_after);
+    }
+}
+
+/// Waits until nothing alive is left in the group, sending KILL at `kill_at`.
+async fn empty_group(
+    target: Target,
+    mut kill_at: Option<Instant>,
+    signals: &mut Signals,
+    interrupted: &mut Option<Signal>,
+) {
+    while group_alive(target.pid) {
+        if kill_at.is_some_and(|t| Instant::now() >= t) {
+            target.send(Signal::SIGKILL);
+            kill_at = None;
+        }
+        tokio::select! {
+            signal = signals.recv() => {
+                if signal == Signal::SIGINT {
+                    target.send(Signal::SIGKILL);
+                }
+                interrupted.get_or_insert(signal);
+            }
+            _ = tokio::time::sleep(GROUP_POLL) => {}
+        }
+    }
+}
+
+/// Whether any process of the group is alive. Zombies do not count: init
+/// may take a while to reap orphans, and `kill(-pgid, 0)` still finds them.
+pub fn group_alive(pgid: Pid) -> bool {
+    if killpg(pgid, None) == Err(Errno::ESRCH) {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // Fields after the command name, which is in parentheses: state ppid pgrp …
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid.as_raw()) && state != "Z" && state != "X"
+    })
+}
+
+fn at(instant: Option<Instant>) -> tokio::time::Instant {
+    instant.map_or_else(
+        || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365),
+        Into::into,
+    )
+}
+
+/// One piped output stream of the command, with its scanner.
+struct Output<'a, R> {
+    pipe: Option<R>,
+    scanner: Scanner<'a>,
+    buf: Vec<u8>,
+}
+
+impl<'a, R: AsyncRead + Unpin> Output<'a, R> {
+    fn new(pipe: Option<R>, scanner: Scanner<'a>) -> Self {
+        let buf = if pipe.is_some() { vec![0u8; CHUNK] } else { Vec::new() };
+        Output { pipe, scanner, buf }
+    }
+
+    fn is_open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    fn close(&mut self) {
+        self.pipe = None;
+    }
+
+    /// Reads and scans the next chunk; returns its length, or `None` at the
+    /// end (and the pipe closes). Pends forever when closed, so it can sit in
+    /// a `select!`.
+    async fn read(&mut self) -> Option<usize> {
+        let Some(pipe) = self.pipe.as_mut() else {
+            return std::future::pending().await;
+        };
+        match pipe.read(&mut self.buf).await {
+            Ok(0) | Err(_) => {
+                self.pipe = None;
+                None
+            }
+            Ok(n) => {
+                self.scanner.feed(&self.buf[..n]);
+                Some(n)
+            }
+        }
+    }
+
+    fn chunk(&self, n: usize) -> &[u8] {
+        &self.buf[..n]
+    }
+
+    fn finish(&mut self) {
+        self.pipe = None;
+        self.scanner.finish();
+    }
+}
+
+/// Writes all of `data` to one of retry-on's own output streams, which may
+/// have been left non-blocking by whoever shares it.
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
