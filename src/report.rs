@@ -44,11 +44,13 @@ impl Reporter {
     }
 
     pub fn attempt_started(&self, attempt: u32, command: &[OsString]) {
-        let command: Vec<String> = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         match self.format {
-            LogFormat::Json => self.event("attempt_start", attempt, json!({ "command": command })),
+            LogFormat::Json => {
+                let command: Vec<String> = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                self.event("attempt_start", attempt, json!({ "command": command }))
+            }
             LogFormat::Text if self.verbosity == Verbosity::Verbose => {
-                self.line(&format!("{}: running {}", self.attempt(attempt), command.join(" ")))
+                self.line(&format!("{}: running {}", self.attempt(attempt), shell_words(command)))
             }
             LogFormat::Text => {}
         }
@@ -248,6 +250,24 @@ fn describe(outcome: &Outcome) -> String {
     }
 }
 
+/// A command line as a shell user would type it: words with anything but
+/// plain characters go in single quotes.
+fn shell_words(words: &[OsString]) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|word| {
+            let word = word.to_string_lossy();
+            if !word.is_empty() && word.chars().all(plain) {
+                word.into_owned()
+            } else {
+                format!("'{}'", word.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    quoted.join(" ")
+}
+
 /// Quotes matched text for a message, shortened to keep the line readable.
 fn quote(text: &str) -> String {
     const MOST: usize = 80;
@@ -264,13 +284,8 @@ fn write_stderr(text: &str) {
 /// The text of `--explain`: every setting with its source, then the schedule.
 pub fn explain(settings: &crate::config::Settings) -> String {
     let mut out = String::new();
-    let command: Vec<String> = settings
-        .command
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    if !command.is_empty() {
-        out.push_str(&format!("command: {}\n", command.join(" ")));
+    if !settings.command.is_empty() {
+        out.push_str(&format!("command: {}\n", shell_words(&settings.command)));
     }
     let width = settings
         .explained

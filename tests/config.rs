@@ -1,0 +1,312 @@
+//! Configuration files and profiles (issue 4): discovery, precedence, and
+//! errors that name the file, the line and the key.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{retry_on, script, tempdir};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn write(dir: &Path, relative: &str, text: &str) -> PathBuf {
+    let path = dir.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A line of `--explain`: the key, its value and its source.
+fn explained(key: &str, value: &str, source: &str) -> impl Predicate<str> {
+    let value = regex::escape(value);
+    let source = regex::escape(source);
+    predicate::str::is_match(format!(r"(?m)^{key} +{value} +\({source}\)$")).unwrap()
+}
+
+const FILE: &str = r#"
+[defaults]
+attempts = 3
+delay = "10ms"
+jitter = "equal"
+
+[profile.deploy]
+description = "flaky deploy API"
+patterns = ["503 Service Unavailable", "(?i)connection reset"]
+abort_on = ["AccessDenied"]
+exit_codes = "1,255"
+attempts = 8
+delay = "500ms"
+max_delay = "30s"
+timeout = "2m"
+"#;
+
+#[test]
+fn flags_beat_the_profile_which_beats_defaults_which_beat_built_ins() {
+    let dir = tempdir();
+    let file = write(dir.path(), "c.toml", FILE);
+    let run = |args: &[&str]| {
+        let mut cmd = retry_on();
+        cmd.arg("-c").arg(&file).args(args).arg("--explain");
+        cmd.assert().success()
+    };
+    run(&["-P", "deploy", "-n", "4"])
+        .stdout(explained("attempts", "4", "flag"))
+        .stdout(explained("delay", "500ms", "profile deploy"))
+        .stdout(explained("jitter", "equal", "defaults"))
+        .stdout(explained("factor", "2", "built-in"))
+        .stdout(explained("timeout", "2m", "profile deploy"))
+        .stdout(explained("exit_codes", "1,255", "profile deploy"));
+    run(&["-P", "deploy"]).stdout(explained("attempts", "8", "profile deploy"));
+    run(&[])
+        .stdout(explained("attempts", "3", "defaults"))
+        .stdout(explained("delay", "10ms", "defaults"));
+    retry_on()
+        .args(["--no-config", "--explain"])
+        .assert()
+        .success()
+        .stdout(explained("attempts", "5", "built-in"));
+}
+
+#[test]
+fn patterns_on_the_command_line_add_to_the_profile_s() {
+    let dir = tempdir();
+    let file = write(dir.path(), "c.toml", FILE);
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args([
+            "-P",
+            "deploy",
+            "-p",
+            "SlowDown",
+            "--abort-on",
+            "NoSuchEntity",
+            "--explain",
+        ])
+        .assert()
+        .success()
+        .stdout(explained("patterns", "SlowDown", "flag"))
+        .stdout(explained("patterns", "503 Service Unavailable", "profile deploy"))
+        .stdout(explained("abort_on", "NoSuchEntity", "flag"))
+        .stdout(explained("abort_on", "AccessDenied", "profile deploy"));
+    // And both kinds really retry.
+    let fails_once = |message: &str| {
+        let body = format!("[ \"$RETRY_ON_ATTEMPT\" = 2 ] && exit 0; echo '{message}' >&2; exit 2");
+        script(dir.path(), "once", &body)
+    };
+    for message in [
+        "SlowDown",
+        "HTTP/1.1 503 Service Unavailable",
+        "Connection Reset by peer",
+    ] {
+        let cmd = fails_once(message);
+        retry_on()
+            .arg("-c")
+            .arg(&file)
+            .args(["-P", "deploy", "-p", "SlowDown", "-d", "1ms", "--"])
+            .arg(&cmd)
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn a_flag_s_fixed_strings_does_not_change_a_profile_s_regexes() {
+    let dir = tempdir();
+    let file = write(dir.path(), "c.toml", FILE);
+    let cmd = script(
+        dir.path(),
+        "reset",
+        "[ \"$RETRY_ON_ATTEMPT\" = 2 ] && exit 0; echo 'connection RESET' >&2; exit 2",
+    );
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["-P", "deploy", "-F", "-p", "a.b", "-d", "1ms", "--"])
+        .arg(&cmd)
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_user_profile_replaces_the_built_in_one_of_the_same_name() {
+    let dir = tempdir();
+    let file = write(
+        dir.path(),
+        "c.toml",
+        "[profile.aws]\ndescription = \"mine\"\npatterns = [\"MyCode\"]\nattempts = 2\n",
+    );
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["-P", "aws", "--explain"])
+        .assert()
+        .success()
+        .stdout(explained("attempts", "2", "profile aws"))
+        .stdout(explained("patterns", "MyCode", "profile aws"))
+        .stdout(contains("Throttling").not());
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .arg("--list-profiles")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(format!(
+                r"(?m)^aws +mine +\({}\)$",
+                regex::escape(&file.display().to_string())
+            ))
+            .unwrap(),
+        )
+        .stdout(predicate::str::is_match(r"(?m)^curl .*\(built-in\)$").unwrap());
+}
+
+#[test]
+fn the_user_file_is_found_in_each_of_its_three_places() {
+    let home = tempdir();
+    let xdg = tempdir();
+    let elsewhere = tempdir();
+    write(
+        home.path(),
+        ".config/retry-on/config.toml",
+        "[defaults]\nattempts = 11\n",
+    );
+    write(xdg.path(), "retry-on/config.toml", "[defaults]\nattempts = 12\n");
+    let named = write(elsewhere.path(), "named.toml", "[defaults]\nattempts = 13\n");
+    let explain = |envs: &[(&str, &Path)]| {
+        let mut cmd = retry_on();
+        for (key, value) in envs {
+            cmd.env(key, value);
+        }
+        cmd.arg("--explain").assert().success()
+    };
+    explain(&[("HOME", home.path())]).stdout(explained("attempts", "11", "defaults"));
+    explain(&[("HOME", home.path()), ("XDG_CONFIG_HOME", xdg.path())]).stdout(explained("attempts", "12", "defaults"));
+    explain(&[
+        ("HOME", home.path()),
+        ("XDG_CONFIG_HOME", xdg.path()),
+        ("RETRY_ON_CONFIG", &named),
+    ])
+    .stdout(explained("attempts", "13", "defaults"));
+    // A variable naming a missing file is passed over for the next place.
+    let missing = elsewhere.path().join("missing.toml");
+    explain(&[("HOME", home.path()), ("RETRY_ON_CONFIG", &missing)]).stdout(explained("attempts", "11", "defaults"));
+    // -c wins over all; --no-config reads none.
+    let mut cmd = retry_on();
+    cmd.env("RETRY_ON_CONFIG", &named)
+        .arg("-c")
+        .arg(write(elsewhere.path(), "c.toml", "[defaults]\nattempts = 14\n"));
+    cmd.arg("--explain")
+        .assert()
+        .success()
+        .stdout(explained("attempts", "14", "defaults"));
+    let mut cmd = retry_on();
+    cmd.env("RETRY_ON_CONFIG", &named).args(["--no-config", "--explain"]);
+    cmd.assert().success().stdout(explained("attempts", "5", "built-in"));
+}
+
+/// Runs with a config whose text is `text`; expects exit 125 and a message
+/// naming the file and everything in `needles`.
+fn rejects(text: &str, needles: &[&str]) {
+    let dir = tempdir();
+    let file = write(dir.path(), "bad.toml", text);
+    let mut assert = retry_on().arg("-c").arg(&file).args(["--", "true"]).assert().code(125);
+    assert = assert.stderr(contains(file.display().to_string()));
+    for needle in needles {
+        assert = assert.stderr(contains(*needle));
+    }
+}
+
+#[test]
+fn syntax_errors_name_file_and_line() {
+    rejects("[defaults]\nattempts = 3\ndelay = \"1s\n", &["line 3", "column"]);
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key_and_line() {
+    rejects(
+        "[defaults]\nattempts = 3\nattempt = 4\n",
+        &["line 3", "key attempt", "unknown field `attempt`"],
+    );
+    rejects("[profile.x]\npatterns = []\nretries = 2\n", &["line 3", "key retries"]);
+    rejects("[default]\nattempts = 3\n", &["line 1", "unknown field `default`"]);
+}
+
+#[test]
+fn wrong_types_and_bad_values_are_errors_naming_the_key_and_line() {
+    rejects(
+        "[defaults]\n\nattempts = \"many\"\n",
+        &["line 3", "key attempts", "invalid type"],
+    );
+    rejects(
+        "[profile.p]\ndelay = \"5 parsecs\"\n",
+        &["line 2", "key delay", "\"5 parsecs\""],
+    );
+    rejects("[profile.p]\njitter = \"lots\"\n", &["line 2", "key jitter", "lots"]);
+    rejects(
+        "[profile.p]\nexit_codes = \"1,x\"\n",
+        &["line 2", "key exit_codes", "\"x\""],
+    );
+    rejects(
+        "[profile.p]\nkill_signal = \"SIGNOPE\"\n",
+        &["line 2", "key kill_signal", "SIGNOPE"],
+    );
+    rejects("[profile.p]\npatterns = \"one\"\n", &["line 2", "key patterns"]);
+}
+
+#[test]
+fn a_bad_regex_in_a_profile_is_an_error() {
+    let dir = tempdir();
+    let file = write(dir.path(), "c.toml", "[profile.p]\npatterns = [\"a(\"]\n");
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["-P", "p", "--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains("\"a(\""));
+}
+
+#[test]
+fn an_unknown_profile_lists_the_ones_that_exist() {
+    let dir = tempdir();
+    let file = write(dir.path(), "c.toml", FILE);
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["-P", "nope", "--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains("unknown profile \"nope\""))
+        .stderr(contains("aws, aws-eventual-consistency"))
+        .stderr(contains("deploy"));
+}
+
+#[test]
+fn a_missing_config_file_named_with_c_is_an_error() {
+    retry_on()
+        .args(["-c", "/nonexistent/retry-on.toml", "--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains("/nonexistent/retry-on.toml"));
+}
+
+#[test]
+fn lists_accept_toml_arrays_and_durations_accept_numbers() {
+    let dir = tempdir();
+    let file = write(
+        dir.path(),
+        "c.toml",
+        "[defaults]\ndelays = [\"1s\", 5, \"30s\"]\nexit_codes = [1, 255]\nmax_delay = 90\n",
+    );
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["-n", "5", "--explain"])
+        .assert()
+        .success()
+        .stdout(explained("delays", "1s,5s,30s", "defaults"))
+        .stdout(explained("exit_codes", "1,255", "defaults"))
+        .stdout(explained("max_delay", "1m 30s", "defaults"))
+        .stdout(contains("schedule: waits of 1s, 5s, 30s, 30s between 5 attempts"));
+}
