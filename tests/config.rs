@@ -310,3 +310,35 @@ fn lists_accept_toml_arrays_and_durations_accept_numbers() {
         .stdout(explained("max_delay", "1m 30s", "defaults"))
         .stdout(contains("schedule: waits of 1s, 5s, 30s, 30s between 5 attempts"));
 }
+
+#[test]
+fn the_aws_profile_retries_conflicts_but_not_errors_a_retry_cannot_fix() {
+    let dir = tempdir();
+    let fails_first = |code: &str| {
+        let body = format!(
+            "[ \"$RETRY_ON_ATTEMPT\" = 2 ] && exit 0\n\
+             echo 'An error occurred ({code}) when calling the UpdateUser operation: nope' >&2; exit 255"
+        );
+        script(dir.path(), code, &body)
+    };
+    for code in ["ConcurrentModification", "Throttling", "ServiceUnavailable"] {
+        retry_on()
+            .args(["-P", "aws", "-d", "1ms", "--"])
+            .arg(fails_first(code))
+            .assert()
+            .success();
+    }
+    for code in [
+        "AccessDenied",
+        "NoSuchEntity",
+        "MalformedPolicyDocument",
+        "LimitExceeded",
+    ] {
+        retry_on()
+            .args(["-P", "aws", "-d", "1ms", "--"])
+            .arg(fails_first(code))
+            .assert()
+            .code(255)
+            .stderr(contains("attempt 1/8 failed (exit 255); not retrying"));
+    }
+}
