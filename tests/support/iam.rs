@@ -1,0 +1,1152 @@
+//! A local stand-in for the AWS IAM Query API, good enough for the AWS CLI
+//! (`aws --endpoint-url http://127.0.0.1:PORT iam ...`) and for `curl`.
+//!
+//! std only: one thread accepts, one thread per connection (HTTP/1.1
+//! keep-alive, Content-Length and chunked bodies, `Expect: 100-continue`).
+//!
+//! Supported actions: GetUser, UpdateUser, PutUserPolicy, GetUserPolicy,
+//! DeleteUserPolicy, ListUserPolicies, TagUser, UntagUser, ListUserTags.
+//! Modifying actions (UpdateUser, PutUserPolicy, DeleteUserPolicy, TagUser,
+//! UntagUser) are subject to the configured [`Conflict`] mode.
+//!
+//! Control routes (not IAM): `GET /_counts` (plain text), `GET /_counts.json`
+//! (or `/_counts?format=json`), `POST /_reset`.
+//!
+//! Include it with `#[path = "support/iam.rs"] mod iam;`.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+pub const ACCOUNT_ID: &str = "123456789012";
+pub const CONFLICT_MESSAGE: &str = "The request was rejected because multiple requests to change this object were submitted simultaneously. Wait a few minutes and submit your request again.";
+
+/// How modifying calls conflict. Applies per user (entity).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Conflict {
+    /// Never answer ConcurrentModification.
+    #[default]
+    None,
+    /// The first N modifying calls on each user answer ConcurrentModification.
+    FirstN(u32),
+    /// Each modifying call holds its user for this long (the server sleeps
+    /// while holding it); another modifying call on the same user arriving
+    /// meanwhile answers ConcurrentModification at once.
+    Hold(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Known users; each starts with path `/`, no policies, no tags.
+    pub users: Vec<String>,
+    pub conflict: Conflict,
+    /// Every call naming one of these users answers 403 AccessDenied.
+    pub deny_users: Vec<String>,
+    /// Every call of one of these actions answers 403 AccessDenied.
+    pub deny_actions: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            users: vec!["alice".to_string()],
+            conflict: Conflict::None,
+            deny_users: Vec::new(),
+            deny_actions: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// `alice` only, no conflicts, nothing denied.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn users(mut self, users: &[&str]) -> Self {
+        self.users = users.iter().map(|u| u.to_string()).collect();
+        self
+    }
+    pub fn first_n(mut self, n: u32) -> Self {
+        self.conflict = Conflict::FirstN(n);
+        self
+    }
+    pub fn hold(mut self, hold: Duration) -> Self {
+        self.conflict = Conflict::Hold(hold);
+        self
+    }
+    pub fn deny_user(mut self, user: &str) -> Self {
+        self.deny_users.push(user.to_string());
+        self
+    }
+    pub fn deny_action(mut self, action: &str) -> Self {
+        self.deny_actions.push(action.to_string());
+        self
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    Ok,
+    /// 409 ConcurrentModification
+    Conflict,
+    /// 404 NoSuchEntity
+    NotFound,
+    /// 403 AccessDenied
+    Denied,
+    /// 400 (unknown action, missing parameter) or 409 EntityAlreadyExists
+    Invalid,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Conflict,
+        Outcome::NotFound,
+        Outcome::Denied,
+        Outcome::Invalid,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Conflict => "conflict",
+            Outcome::NotFound => "not-found",
+            Outcome::Denied => "denied",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// Snapshot of call counts keyed by (user, action, outcome). Calls that name
+/// no user are counted under user `-`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub by_key: BTreeMap<(String, String, Outcome), u64>,
+}
+
+impl Counts {
+    pub fn get(&self, user: &str, action: &str, outcome: Outcome) -> u64 {
+        self.sum(|u, a, o| u == user && a == action && o == outcome)
+    }
+    /// All calls of `action` on `user`, whatever the outcome.
+    pub fn calls(&self, user: &str, action: &str) -> u64 {
+        self.sum(|u, a, _| u == user && a == action)
+    }
+    /// All calls on `user` with this outcome, whatever the action.
+    pub fn outcome(&self, user: &str, outcome: Outcome) -> u64 {
+        self.sum(|u, _, o| u == user && o == outcome)
+    }
+    /// All calls on `user`.
+    pub fn user_total(&self, user: &str) -> u64 {
+        self.sum(|u, _, _| u == user)
+    }
+    /// All calls with this outcome on any user.
+    pub fn outcome_total(&self, outcome: Outcome) -> u64 {
+        self.sum(|_, _, o| o == outcome)
+    }
+    pub fn total(&self) -> u64 {
+        self.sum(|_, _, _| true)
+    }
+    fn sum(&self, f: impl Fn(&str, &str, Outcome) -> bool) -> u64 {
+        self.by_key
+            .iter()
+            .filter(|((u, a, o), _)| f(u, a, *o))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// One IAM call as the server saw it (in arrival order of the decision).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub action: String,
+    /// `-` when the call named no user.
+    pub user: String,
+    pub outcome: Outcome,
+    /// Decoded form parameters, in the order sent.
+    pub params: Vec<(String, String)>,
+}
+
+impl Call {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct User {
+    path: String,
+    policies: BTreeMap<String, String>,
+    tags: Vec<(String, String)>,
+    /// Modifying calls seen (for Conflict::FirstN).
+    modifying_calls: u64,
+    /// Held by an in-flight modifying call (for Conflict::Hold).
+    busy: bool,
+}
+
+impl User {
+    fn new() -> Self {
+        User {
+            path: "/".to_string(),
+            ..User::default()
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    users: BTreeMap<String, User>,
+    counts: Counts,
+    log: Vec<Call>,
+}
+
+struct Shared {
+    config: Config,
+    state: Mutex<State>,
+    stopping: AtomicBool,
+    next_id: AtomicU64,
+    seed: u64,
+    conns: Mutex<HashMap<u64, TcpStream>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking connection thread must not take the whole server down.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn request_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let s = self.seed;
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            (s >> 32) as u32,
+            (s >> 16) as u16,
+            (s & 0xfff) as u16,
+            ((s >> 12) & 0xfff) as u16,
+            n
+        )
+    }
+    fn reset(&self) {
+        let mut st = self.lock();
+        *st = State::default();
+        for u in &self.config.users {
+            st.users.insert(u.clone(), User::new());
+        }
+    }
+}
+
+/// A running endpoint. Dropping it stops the listener and closes open
+/// connections.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds 127.0.0.1 on an ephemeral port. Panics if it cannot bind.
+    pub fn start(config: Config) -> Server {
+        Server::bind(config, 0).expect("iam endpoint: bind 127.0.0.1:0")
+    }
+
+    /// Binds 127.0.0.1:`port` (0 = ephemeral).
+    pub fn bind(config: Config, port: u16) -> io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let addr = listener.local_addr()?;
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ ((std::process::id() as u64) << 32);
+        let shared = Arc::new(Shared {
+            config,
+            state: Mutex::new(State::default()),
+            stopping: AtomicBool::new(false),
+            next_id: AtomicU64::new(1),
+            seed,
+            conns: Mutex::new(HashMap::new()),
+        });
+        shared.reset();
+        let sh = Arc::clone(&shared);
+        let acceptor = thread::Builder::new()
+            .name("iam-accept".into())
+            .spawn(move || accept_loop(listener, sh))?;
+        Ok(Server {
+            addr,
+            shared,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `http://127.0.0.1:PORT`, for `aws --endpoint-url`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.shared.lock().counts.clone()
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.lock().log.clone()
+    }
+
+    /// The PolicyDocument of every PutUserPolicy call on `user` (whatever its
+    /// outcome, conflicts included), in order.
+    pub fn policy_documents(&self, user: &str) -> Vec<String> {
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .filter(|c| c.action == "PutUserPolicy" && c.user == user)
+            .filter_map(|c| c.param("PolicyDocument").map(str::to_string))
+            .collect()
+    }
+
+    /// Current path of `user`, `None` if unknown.
+    pub fn user_path(&self, user: &str) -> Option<String> {
+        self.shared.lock().users.get(user).map(|u| u.path.clone())
+    }
+
+    /// Current policy document stored under (`user`, `policy`).
+    pub fn user_policy(&self, user: &str, policy: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .users
+            .get(user)
+            .and_then(|u| u.policies.get(policy).cloned())
+    }
+
+    pub fn user_tags(&self, user: &str) -> Option<Vec<(String, String)>> {
+        self.shared.lock().users.get(user).map(|u| u.tags.clone())
+    }
+
+    /// Forget all counts and calls and restore the initial users.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the acceptor.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+        let conns = std::mem::take(&mut *self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, c) in conns {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut conn_id = 0u64;
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        conn_id += 1;
+        let id = conn_id;
+        if let Ok(c) = stream.try_clone() {
+            shared.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, c);
+        }
+        let sh = Arc::clone(&shared);
+        let spawned = thread::Builder::new().name("iam-conn".into()).spawn(move || {
+            let _ = serve_connection(stream, &sh);
+            sh.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        });
+        if spawned.is_err() {
+            shared.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- HTTP
+
+struct Request {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    keep_alive: bool,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: String,
+    request_id: Option<String>,
+}
+
+const MAX_LINE: usize = 64 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let req = match read_request(&mut reader, &mut writer) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let resp = Response {
+                    status: 400,
+                    content_type: "text/plain",
+                    body: format!("bad request: {e}\n"),
+                    request_id: None,
+                };
+                write_response(&mut writer, &resp, false)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let resp = route(shared, &req);
+        write_response(&mut writer, &resp, req.keep_alive)?;
+        if !req.keep_alive {
+            let _ = writer.shutdown(Shutdown::Write);
+            return Ok(());
+        }
+    }
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+fn read_line(r: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    let n = r.by_ref().take(MAX_LINE as u64).read_until(b'\n', &mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') {
+        return Err(bad("line too long or truncated"));
+    }
+    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+}
+
+/// `Ok(None)` on a clean EOF between requests.
+fn read_request(r: &mut impl BufRead, w: &mut impl Write) -> io::Result<Option<Request>> {
+    // Tolerate stray blank lines between requests (RFC 9112 2.2).
+    let line = loop {
+        match read_line(r)? {
+            None => return Ok(None),
+            Some(l) if l.is_empty() => continue,
+            Some(l) => break l,
+        }
+    };
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad("malformed request line"));
+    };
+    let mut headers = Vec::new();
+    loop {
+        let l = read_line(r)?.ok_or_else(|| bad("eof in headers"))?;
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').ok_or_else(|| bad("malformed header"))?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let mut req = Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers,
+        body: Vec::new(),
+        keep_alive: false,
+    };
+    let conn = req.header("connection").unwrap_or("").to_ascii_lowercase();
+    req.keep_alive = if version.eq_ignore_ascii_case("HTTP/1.0") {
+        conn.contains("keep-alive")
+    } else {
+        !conn.contains("close")
+    };
+    if req
+        .header("expect")
+        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
+        w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        w.flush()?;
+    }
+    let chunked = req
+        .header("transfer-encoding")
+        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        loop {
+            let size_line = read_line(r)?.ok_or_else(|| bad("eof in chunk size"))?;
+            let hex = size_line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(hex, 16).map_err(|_| bad("bad chunk size"))?;
+            if req.body.len() + size > MAX_BODY {
+                return Err(bad("body too large"));
+            }
+            if size == 0 {
+                // Trailers, then the blank line.
+                while !read_line(r)?.ok_or_else(|| bad("eof in trailers"))?.is_empty() {}
+                break;
+            }
+            let start = req.body.len();
+            req.body.resize(start + size, 0);
+            r.read_exact(&mut req.body[start..])?;
+            let crlf = read_line(r)?.ok_or_else(|| bad("eof after chunk"))?;
+            if !crlf.is_empty() {
+                return Err(bad("missing CRLF after chunk"));
+            }
+        }
+    } else if let Some(cl) = req.header("content-length") {
+        let n: usize = cl.parse().map_err(|_| bad("bad content-length"))?;
+        if n > MAX_BODY {
+            return Err(bad("body too large"));
+        }
+        req.body.resize(n, 0);
+        r.read_exact(&mut req.body)?;
+    }
+    Ok(Some(req))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        _ => "Unknown",
+    }
+}
+
+fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        resp.status,
+        reason(resp.status),
+        resp.content_type,
+        resp.body.len()
+    );
+    if let Some(id) = &resp.request_id {
+        let _ = write!(out, "x-amzn-RequestId: {id}\r\n");
+    }
+    if !keep_alive {
+        out.push_str("Connection: close\r\n");
+    }
+    out.push_str("\r\n");
+    out.push_str(&resp.body);
+    w.write_all(out.as_bytes())?;
+    w.flush()
+}
+
+// ---------------------------------------------------------------- routing
+
+fn route(shared: &Shared, req: &Request) -> Response {
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    // Absolute-form targets (`http://host/path`) and doubled slashes.
+    let path = path
+        .strip_prefix("http://")
+        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or(path);
+    let path = format!("/{}", path.trim_start_matches('/'));
+    match path.as_str() {
+        "/_counts" | "/_counts.json" => {
+            let json = path.ends_with(".json")
+                || parse_form(query.as_bytes())
+                    .iter()
+                    .any(|(k, v)| k == "format" && v == "json");
+            let st = shared.lock();
+            if json {
+                Response {
+                    status: 200,
+                    content_type: "application/json",
+                    body: counts_json(&st),
+                    request_id: None,
+                }
+            } else {
+                Response {
+                    status: 200,
+                    content_type: "text/plain",
+                    body: counts_text(&st),
+                    request_id: None,
+                }
+            }
+        }
+        "/_reset" => {
+            shared.reset();
+            Response {
+                status: 200,
+                content_type: "text/plain",
+                body: "reset\n".into(),
+                request_id: None,
+            }
+        }
+        _ if req.method.eq_ignore_ascii_case("POST") => {
+            let mut params = parse_form(&req.body);
+            // The Query protocol also allows parameters in the URL.
+            params.extend(parse_form(query.as_bytes()));
+            iam(shared, params)
+        }
+        _ => Response {
+            status: 405,
+            content_type: "text/plain",
+            body: "use POST for IAM actions, GET /_counts for counts\n".into(),
+            request_id: None,
+        },
+    }
+}
+
+fn counts_text(st: &State) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "total {}", st.counts.total());
+    for o in Outcome::ALL {
+        let _ = writeln!(out, "{} {}", o.as_str(), st.counts.outcome_total(o));
+    }
+    for ((u, a, o), n) in &st.counts.by_key {
+        let _ = writeln!(out, "call {u} {a} {} {n}", o.as_str());
+    }
+    for (user, received, distinct) in policy_doc_stats(st) {
+        let _ = writeln!(out, "policy-documents {user} {received} {distinct}");
+    }
+    out
+}
+
+fn counts_json(st: &State) -> String {
+    let mut out = format!("{{\"total\":{}", st.counts.total());
+    for o in Outcome::ALL {
+        let _ = write!(out, ",\"{}\":{}", o.as_str(), st.counts.outcome_total(o));
+    }
+    out.push_str(",\"calls\":[");
+    for (i, ((u, a, o), n)) in st.counts.by_key.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"user\":{},\"action\":{},\"outcome\":\"{}\",\"count\":{n}}}",
+            json_str(u),
+            json_str(a),
+            o.as_str()
+        );
+    }
+    out.push_str("],\"policy_documents\":[");
+    for (i, (user, received, distinct)) in policy_doc_stats(st).into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"user\":{},\"received\":{received},\"distinct\":{distinct}}}",
+            json_str(&user)
+        );
+    }
+    out.push_str("]}\n");
+    out
+}
+
+/// (user, PutUserPolicy documents received, distinct documents).
+fn policy_doc_stats(st: &State) -> Vec<(String, usize, usize)> {
+    let mut per_user: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in &st.log {
+        if c.action == "PutUserPolicy"
+            && let Some(d) = c.param("PolicyDocument")
+        {
+            per_user.entry(&c.user).or_default().push(d);
+        }
+    }
+    per_user
+        .into_iter()
+        .map(|(u, mut docs)| {
+            let n = docs.len();
+            docs.sort_unstable();
+            docs.dedup();
+            (u.to_string(), n, docs.len())
+        })
+        .collect()
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// application/x-www-form-urlencoded: `&`-separated, `+` is space, %XX.
+pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |&b| b == b'=');
+            let k = percent_decode(it.next().unwrap_or(b""));
+            let v = percent_decode(it.next().unwrap_or(b""));
+            (k, v)
+        })
+        .collect()
+}
+
+pub fn percent_decode(s: &[u8]) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (as IAM
+/// does for policy documents in responses).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- IAM
+
+const READ_ACTIONS: &[&str] = &["GetUser", "GetUserPolicy", "ListUserPolicies", "ListUserTags"];
+const MODIFY_ACTIONS: &[&str] = &[
+    "UpdateUser",
+    "PutUserPolicy",
+    "DeleteUserPolicy",
+    "TagUser",
+    "UntagUser",
+];
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// `Prefix.member.N.Suffix` values in N order (Suffix empty for plain lists).
+fn members(params: &[(String, String)], prefix: &str, suffix: &str) -> Vec<(u32, String)> {
+    let head = format!("{prefix}.member.");
+    let mut out: Vec<(u32, String)> = params
+        .iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix(&head)?;
+            let (n, s) = rest.split_once('.').unwrap_or((rest, ""));
+            (s == suffix).then(|| Some((n.parse().ok()?, v.clone())))?
+        })
+        .collect();
+    out.sort_by_key(|(n, _)| *n);
+    out
+}
+
+fn error_response(shared: &Shared, status: u16, typ: &str, code: &str, msg: &str) -> Response {
+    let id = shared.request_id();
+    Response {
+        status,
+        content_type: "text/xml",
+        body: format!(
+            "<ErrorResponse xmlns=\"{XMLNS}\">\n  <Error>\n    <Type>{typ}</Type>\n    <Code>{code}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{id}</RequestId>\n</ErrorResponse>\n",
+            xml_escape(msg)
+        ),
+        request_id: Some(id),
+    }
+}
+
+fn ok_response(shared: &Shared, action: &str, result: Option<String>) -> Response {
+    let id = shared.request_id();
+    let result = result
+        .map(|r| format!("  <{action}Result>\n{r}  </{action}Result>\n"))
+        .unwrap_or_default();
+    Response {
+        status: 200,
+        content_type: "text/xml",
+        body: format!(
+            "<{action}Response xmlns=\"{XMLNS}\">\n{result}  <ResponseMetadata>\n    <RequestId>{id}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n"
+        ),
+        request_id: Some(id),
+    }
+}
+
+fn user_id(name: &str) -> String {
+    // Stable, IAM-looking id: AIDA + 17 chars of [A-Z2-7].
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = String::from("AIDA");
+    for i in 0..17 {
+        let x = h.rotate_left(i * 5) ^ (i as u64).wrapping_mul(0x9e3779b97f4a7c15);
+        id.push(alphabet[(x & 31) as usize] as char);
+    }
+    id
+}
+
+fn user_xml(name: &str, u: &User) -> String {
+    let mut tags = String::new();
+    if !u.tags.is_empty() {
+        tags.push_str("      <Tags>\n");
+        for (k, v) in &u.tags {
+            let _ = writeln!(
+                tags,
+                "        <member>\n          <Key>{}</Key>\n          <Value>{}</Value>\n        </member>",
+                xml_escape(k),
+                xml_escape(v)
+            );
+        }
+        tags.push_str("      </Tags>\n");
+    }
+    format!(
+        "    <User>\n      <Path>{path}</Path>\n      <UserName>{name}</UserName>\n      <UserId>{id}</UserId>\n      <Arn>arn:aws:iam::{ACCOUNT_ID}:user{path}{name}</Arn>\n      <CreateDate>2024-01-01T00:00:00Z</CreateDate>\n{tags}    </User>\n",
+        path = xml_escape(&u.path),
+        name = xml_escape(name),
+        id = user_id(name),
+    )
+}
+
+fn iam(shared: &Shared, params: Vec<(String, String)>) -> Response {
+    let action = param(&params, "Action").unwrap_or("").to_string();
+    let user = param(&params, "UserName").map(str::to_string);
+    let counted_user = user.clone().unwrap_or_else(|| "-".to_string());
+
+    let (outcome, resp) = decide(shared, &action, user.as_deref(), &params);
+
+    let mut st = shared.lock();
+    *st.counts
+        .by_key
+        .entry((counted_user.clone(), action.clone(), outcome))
+        .or_insert(0) += 1;
+    st.log.push(Call {
+        action,
+        user: counted_user,
+        outcome,
+        params,
+    });
+    resp
+}
+
+fn decide(shared: &Shared, action: &str, user: Option<&str>, params: &[(String, String)]) -> (Outcome, Response) {
+    let modifying = MODIFY_ACTIONS.contains(&action);
+    if !modifying && !READ_ACTIONS.contains(&action) {
+        let msg = if action.is_empty() {
+            "Missing Action".to_string()
+        } else {
+            format!("The action {action} is not valid for this web service.")
+        };
+        return (
+            Outcome::Invalid,
+            error_response(shared, 400, "Sender", "InvalidAction", &msg),
+        );
+    }
+    let Some(user) = user else {
+        return (
+            Outcome::Invalid,
+            error_response(
+                shared,
+                400,
+                "Sender",
+                "ValidationError",
+                "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null",
+            ),
+        );
+    };
+    let cfg = &shared.config;
+    if cfg.deny_users.iter().any(|u| u == user) || cfg.deny_actions.iter().any(|a| a == action) {
+        let msg = format!(
+            "User: arn:aws:iam::{ACCOUNT_ID}:user/tester is not authorized to perform: iam:{action} on resource: user {user} because no identity-based policy allows the iam:{action} action"
+        );
+        return (
+            Outcome::Denied,
+            error_response(shared, 403, "Sender", "AccessDenied", &msg),
+        );
+    }
+    let not_found = |shared: &Shared| {
+        (
+            Outcome::NotFound,
+            error_response(
+                shared,
+                404,
+                "Sender",
+                "NoSuchEntity",
+                &format!("The user with name {user} cannot be found."),
+            ),
+        )
+    };
+    let conflict = |shared: &Shared| {
+        (
+            Outcome::Conflict,
+            error_response(shared, 409, "Sender", "ConcurrentModification", CONFLICT_MESSAGE),
+        )
+    };
+
+    let mut st = shared.lock();
+    let Some(u) = st.users.get_mut(user) else {
+        drop(st);
+        return not_found(shared);
+    };
+    if !modifying {
+        let u = u.clone();
+        drop(st);
+        return read_action(shared, action, user, &u, params);
+    }
+    u.modifying_calls += 1;
+    match cfg.conflict {
+        Conflict::None => {}
+        Conflict::FirstN(n) => {
+            if u.modifying_calls <= n as u64 {
+                drop(st);
+                return conflict(shared);
+            }
+        }
+        Conflict::Hold(hold) => {
+            if u.busy {
+                drop(st);
+                return conflict(shared);
+            }
+            u.busy = true;
+            drop(st);
+            thread::sleep(hold);
+            st = shared.lock();
+            if let Some(u) = st.users.get_mut(user) {
+                u.busy = false;
+            }
+        }
+    }
+    let result = modify(&mut st, action, user, params);
+    drop(st);
+    match result {
+        Ok(()) => (Outcome::Ok, ok_response(shared, action, None)),
+        Err((outcome, status, code, msg)) => (outcome, error_response(shared, status, "Sender", code, &msg)),
+    }
+}
+
+type ModifyError = (Outcome, u16, &'static str, String);
+
+fn modify(st: &mut State, action: &str, user: &str, params: &[(String, String)]) -> Result<(), ModifyError> {
+    let missing = |name: &str| {
+        (
+            Outcome::Invalid,
+            400,
+            "ValidationError",
+            format!(
+                "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                lower_first(name)
+            ),
+        )
+    };
+    let not_found = || {
+        (
+            Outcome::NotFound,
+            404,
+            "NoSuchEntity",
+            format!("The user with name {user} cannot be found."),
+        )
+    };
+    match action {
+        "UpdateUser" => {
+            let new_name = param(params, "NewUserName");
+            if let Some(n) = new_name
+                && n != user
+                && st.users.contains_key(n)
+            {
+                return Err((
+                    Outcome::Invalid,
+                    409,
+                    "EntityAlreadyExists",
+                    format!("User with name {n} already exists."),
+                ));
+            }
+            let u = st.users.get_mut(user).ok_or_else(not_found)?;
+            if let Some(p) = param(params, "NewPath") {
+                u.path = p.to_string();
+            }
+            if let Some(n) = new_name
+                && n != user
+            {
+                let u = st.users.remove(user).ok_or_else(not_found)?;
+                st.users.insert(n.to_string(), u);
+            }
+        }
+        "PutUserPolicy" => {
+            let name = param(params, "PolicyName").ok_or_else(|| missing("PolicyName"))?;
+            let doc = param(params, "PolicyDocument").ok_or_else(|| missing("PolicyDocument"))?;
+            let u = st.users.get_mut(user).ok_or_else(not_found)?;
+            u.policies.insert(name.to_string(), doc.to_string());
+        }
+        "DeleteUserPolicy" => {
+            let name = param(params, "PolicyName").ok_or_else(|| missing("PolicyName"))?;
+            let u = st.users.get_mut(user).ok_or_else(not_found)?;
+            if u.policies.remove(name).is_none() {
+                return Err((
+                    Outcome::NotFound,
+                    404,
+                    "NoSuchEntity",
+                    format!("The user policy with name {name} cannot be found."),
+                ));
+            }
+        }
+        "TagUser" => {
+            let keys = members(params, "Tags", "Key");
+            let values = members(params, "Tags", "Value");
+            if keys.is_empty() {
+                return Err(missing("Tags"));
+            }
+            let u = st.users.get_mut(user).ok_or_else(not_found)?;
+            for (n, k) in keys {
+                let v = values
+                    .iter()
+                    .find(|(m, _)| *m == n)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                match u.tags.iter_mut().find(|(tk, _)| *tk == k) {
+                    Some(t) => t.1 = v,
+                    None => u.tags.push((k, v)),
+                }
+            }
+        }
+        "UntagUser" => {
+            let keys = members(params, "TagKeys", "");
+            let u = st.users.get_mut(user).ok_or_else(not_found)?;
+            u.tags.retain(|(k, _)| !keys.iter().any(|(_, d)| d == k));
+        }
+        _ => unreachable!("not a modifying action: {action}"),
+    }
+    Ok(())
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn read_action(
+    shared: &Shared,
+    action: &str,
+    user: &str,
+    u: &User,
+    params: &[(String, String)],
+) -> (Outcome, Response) {
+    let result = match action {
+        "GetUser" => user_xml(user, u),
+        "GetUserPolicy" => {
+            let Some(name) = param(params, "PolicyName") else {
+                return (
+                    Outcome::Invalid,
+                    error_response(
+                        shared,
+                        400,
+                        "Sender",
+                        "ValidationError",
+                        "1 validation error detected: Value null at 'policyName' failed to satisfy constraint: Member must not be null",
+                    ),
+                );
+            };
+            let Some(doc) = u.policies.get(name) else {
+                return (
+                    Outcome::NotFound,
+                    error_response(
+                        shared,
+                        404,
+                        "Sender",
+                        "NoSuchEntity",
+                        &format!("The user policy with name {name} cannot be found."),
+                    ),
+                );
+            };
+            format!(
+                "    <UserName>{}</UserName>\n    <PolicyName>{}</PolicyName>\n    <PolicyDocument>{}</PolicyDocument>\n",
+                xml_escape(user),
+                xml_escape(name),
+                percent_encode(doc)
+            )
+        }
+        "ListUserPolicies" => {
+            let mut s = String::from("    <IsTruncated>false</IsTruncated>\n    <PolicyNames>\n");
+            for name in u.policies.keys() {
+                let _ = writeln!(s, "      <member>{}</member>", xml_escape(name));
+            }
+            s.push_str("    </PolicyNames>\n");
+            s
+        }
+        "ListUserTags" => {
+            let mut s = String::from("    <IsTruncated>false</IsTruncated>\n    <Tags>\n");
+            for (k, v) in &u.tags {
+                let _ = writeln!(
+                    s,
+                    "      <member>\n        <Key>{}</Key>\n        <Value>{}</Value>\n      </member>",
+                    xml_escape(k),
+                    xml_escape(v)
+                );
+            }
+            s.push_str("    </Tags>\n");
+            s
+        }
+        _ => unreachable!("not a read action: {action}"),
+    };
+    (Outcome::Ok, ok_response(shared, action, Some(result)))
+}
