@@ -1,6 +1,7 @@
 //! `--lock`: an exclusive advisory lock (flock) held during each attempt.
 
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,16 +27,24 @@ impl Lock {
     /// Opens (creating if missing, never truncating) the lock file. Rust opens
     /// files close-on-exec, so the command never inherits it.
     pub fn open(path: &Path) -> Result<Lock, Error> {
-        let file = OpenOptions::new()
+        let writable = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(path)
-            .map_err(|source| Error::Lock {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .open(path);
+        // flock needs no write access: a lock file that another user created
+        // (mode 0644, say) is locked through a read-only descriptor, as flock(1) does.
+        let file = match writable {
+            Err(e) if matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem) => {
+                File::open(path).map_err(|_| e)
+            }
+            other => other,
+        }
+        .map_err(|source| Error::Lock {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Lock {
             file: Arc::new(file),
             path: path.to_path_buf(),

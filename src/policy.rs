@@ -140,10 +140,13 @@ pub fn decide(
         None if outcome.ending == Ending::Exited(0) => return Verdict::Succeeded,
         _ => {}
     }
-    if outcome.ending == Ending::Signaled(Signal::SIGINT as i32) {
+    // A death by SIGINT or SIGPIPE that retry-on did not cause itself (with
+    // --kill-signal) means someone stopped the command or its reader left.
+    let died_of = |signal: Signal| outcome.stopped.is_none() && outcome.ending == Ending::Signaled(signal as i32);
+    if died_of(Signal::SIGINT) {
         return Verdict::GiveUp(GiveUp::CommandInterrupted);
     }
-    if outcome.output_closed || outcome.ending == Ending::Signaled(Signal::SIGPIPE as i32) {
+    if outcome.output_closed || died_of(Signal::SIGPIPE) {
         return Verdict::GiveUp(GiveUp::OutputClosed);
     }
     if let Some(abort) = &outcome.abort_match {

@@ -1,19 +1,27 @@
 //! A byte buffer that stays in memory up to a few MiB and spills to an
 //! anonymous temporary file beyond that, so memory stays bounded however
 //! much passes through it.
+//!
+//! If the temporary file cannot be created or written (no writable TMPDIR,
+//! a full disk), the bytes stay in memory instead: every byte is kept, at
+//! the cost of the bound.
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
-/// How much stays in memory before the rest goes to a temporary file.
+/// How much stays in memory before it goes to a temporary file.
 pub const IN_MEMORY: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct SpillBuffer {
-    memory: Vec<u8>,
+    /// The first `spilled` bytes, once memory ran out.
     file: Option<File>,
-    len: u64,
+    spilled: u64,
+    /// The bytes after those.
+    memory: Vec<u8>,
+    /// Spilling failed once; everything stays in memory from then on.
+    unspillable: bool,
 }
 
 impl SpillBuffer {
@@ -22,49 +30,63 @@ impl SpillBuffer {
     }
 
     pub fn len(&self) -> u64 {
-        self.len
+        self.spilled + self.memory.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        match &mut self.file {
-            Some(file) => file.write_all(data)?,
-            None if self.memory.len() + data.len() > IN_MEMORY => {
-                let mut file = tempfile::tempfile()?;
-                file.write_all(&self.memory)?;
-                file.write_all(data)?;
-                self.memory = Vec::new();
-                self.file = Some(file);
-            }
-            None => self.memory.extend_from_slice(data),
+    pub fn append(&mut self, data: &[u8]) {
+        self.memory.extend_from_slice(data);
+        if self.memory.len() > IN_MEMORY && !self.unspillable && self.spill().is_err() {
+            self.unspillable = true;
         }
-        self.len += data.len() as u64;
-        Ok(())
     }
 
-    /// Copies bytes from `offset` into `buf`; returns how many.
+    /// Moves what is in memory to the end of the file, keeping in memory
+    /// whatever the file did not take.
+    fn spill(&mut self) -> io::Result<()> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(tempfile::tempfile()?),
+        };
+        let mut written = 0;
+        let result = loop {
+            if written == self.memory.len() {
+                break Ok(());
+            }
+            match file.write_at(&self.memory[written..], self.spilled + written as u64) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.spilled += written as u64;
+        self.memory.drain(..written);
+        result
+    }
+
+    /// Copies bytes from `offset` into `buf`; returns how many (0 only at the end).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.len.saturating_sub(offset).min(buf.len() as u64) as usize;
-        match &self.file {
-            Some(file) => {
-                file.read_exact_at(&mut buf[..available], offset)?;
-            }
-            None => {
-                let start = offset as usize;
-                buf[..available].copy_from_slice(&self.memory[start..start + available]);
-            }
+        if offset < self.spilled {
+            let n = (self.spilled - offset).min(buf.len() as u64) as usize;
+            let file = self.file.as_ref().expect("spilled bytes are in the file");
+            file.read_exact_at(&mut buf[..n], offset)?;
+            return Ok(n);
         }
-        Ok(available)
+        let start = ((offset - self.spilled) as usize).min(self.memory.len());
+        let n = (self.memory.len() - start).min(buf.len());
+        buf[..n].copy_from_slice(&self.memory[start..start + n]);
+        Ok(n)
     }
 
     /// Writes everything, in order, to `out`.
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut offset = 0;
-        while offset < self.len {
+        while offset < self.len() {
             let n = self.read_at(offset, &mut buf)?;
             out.write_all(&buf[..n])?;
             offset += n as u64;
@@ -77,17 +99,22 @@ impl SpillBuffer {
 mod tests {
     use super::*;
 
+    fn contents(buffer: &SpillBuffer) -> Vec<u8> {
+        let mut out = Vec::new();
+        buffer.write_to(&mut out).unwrap();
+        out
+    }
+
     #[test]
     fn keeps_every_byte_across_the_spill() {
         let mut buffer = SpillBuffer::new();
         let chunk: Vec<u8> = (0..=255u8).cycle().take(1_000_003).collect();
         for _ in 0..6 {
-            buffer.append(&chunk).unwrap();
+            buffer.append(&chunk);
         }
         assert!(buffer.file.is_some(), "6 MB should have spilled to a file");
-        assert!(buffer.memory.capacity() == 0);
-        let mut out = Vec::new();
-        buffer.write_to(&mut out).unwrap();
+        assert!(buffer.memory.len() <= IN_MEMORY);
+        let out = contents(&buffer);
         assert_eq!(out.len(), 6 * chunk.len());
         assert!(out.chunks(chunk.len()).all(|c| c == chunk.as_slice()));
     }
@@ -95,12 +122,41 @@ mod tests {
     #[test]
     fn reads_from_memory_at_any_offset() {
         let mut buffer = SpillBuffer::new();
-        buffer.append(b"hello ").unwrap();
-        buffer.append(b"world").unwrap();
+        buffer.append(b"hello ");
+        buffer.append(b"world");
         let mut buf = [0u8; 4];
         assert_eq!(buffer.read_at(4, &mut buf).unwrap(), 4);
         assert_eq!(&buf, b"o wo");
         assert_eq!(buffer.read_at(9, &mut buf).unwrap(), 2);
         assert_eq!(buffer.read_at(11, &mut buf).unwrap(), 0);
+    }
+
+    #[test]
+    fn reads_across_the_boundary_of_file_and_memory() {
+        let mut buffer = SpillBuffer::new();
+        let data: Vec<u8> = (0..IN_MEMORY + 10).map(|i| (i % 251) as u8).collect();
+        buffer.append(&data);
+        buffer.append(b"tail");
+        assert_eq!(buffer.spilled as usize, IN_MEMORY + 10);
+        let mut buf = [0u8; 8];
+        let n = buffer.read_at(buffer.spilled - 4, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &data[data.len() - 4..]);
+        assert_eq!(buffer.read_at(buffer.spilled, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"tail");
+    }
+
+    /// Without a usable temporary file the buffer used to report an error,
+    /// and its users dropped everything past the first 4 MiB.
+    #[test]
+    fn keeps_every_byte_in_memory_when_it_cannot_spill() {
+        let mut buffer = SpillBuffer {
+            unspillable: true,
+            ..SpillBuffer::new()
+        };
+        let data: Vec<u8> = (0..IN_MEMORY * 2).map(|i| (i % 253) as u8).collect();
+        buffer.append(&data[..IN_MEMORY]);
+        buffer.append(&data[IN_MEMORY..]);
+        assert!(buffer.file.is_none());
+        assert_eq!(contents(&buffer), data);
     }
 }

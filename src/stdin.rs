@@ -3,17 +3,22 @@
 //! A terminal, a character device such as /dev/null, or a run of one attempt
 //! is inherited as it is. A regular file is inherited and rewound before each
 //! attempt. Anything else (a pipe, a socket) is read only as fast as the
-//! first attempt consumes it, kept in a [`SpillBuffer`], and replayed to
-//! every later attempt through a pipe of its own.
+//! attempts consume it, kept in a [`SpillBuffer`], and replayed to every
+//! later attempt through a pipe of its own.
+//!
+//! One reader thread, started with the first attempt, is the only one that
+//! reads our stdin; it may block there for the rest of the run and holds no
+//! other descriptor. Each attempt has a feeder thread that copies the spool
+//! into the attempt's pipe; it ends, and is joined, when the attempt ends.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, PipeReader, PipeWriter, Read};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
+use std::thread::JoinHandle;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -63,36 +68,92 @@ impl Stdin {
         }
     }
 
-    /// Starts feeding an attempt's stdin pipe; the feeding stops when the
-    /// returned guard is dropped.
-    pub fn feed(&self, pipe: Option<OwnedFd>) -> Option<Feeding> {
-        let (Stdin::Replay(replay), Some(pipe)) = (self, pipe) else {
+    /// Readies the feeding of the next attempt's stdin pipe. Called before
+    /// the spawn, so that the command finds retry-on's threads and
+    /// descriptors already in place; [`Feeding::start`] then hands the pipe
+    /// over. Dropping the feeding stops it and waits for it, so that nothing
+    /// of the attempt's stdin (thread or descriptor) outlives the attempt.
+    pub fn feeding(&self) -> Option<Feeding> {
+        let Stdin::Replay(replay) = self else {
             return None;
         };
-        let done = Arc::new(AtomicBool::new(false));
-        let (replay, flag) = (Arc::clone(replay), Arc::clone(&done));
-        std::thread::Builder::new()
-            .name("stdin".into())
-            .spawn(move || replay.pump(pipe, &flag))
-            .ok()
-            .map(|_| Feeding { done })
+        replay.start_reader();
+        let (woken, wake) = io::pipe().ok()?;
+        let (hand_over, handed) = mpsc::channel::<OwnedFd>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let feeder = {
+            let (replay, stop) = (Arc::clone(replay), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("stdin-feeder".into())
+                .spawn(move || {
+                    if let Ok(pipe) = handed.recv() {
+                        replay.pump(&pipe, &Stop { flag: &stop, woken });
+                    }
+                })
+                .ok()?
+        };
+        Some(Feeding {
+            replay: Arc::clone(replay),
+            stop,
+            wake: Some(wake),
+            hand_over: Some(hand_over),
+            feeder: Some(feeder),
+        })
     }
 }
 
 pub struct Feeding {
-    done: Arc<AtomicBool>,
+    replay: Arc<Replay>,
+    stop: Arc<AtomicBool>,
+    /// Closing it wakes a feeder waiting for room in the child's pipe.
+    wake: Option<PipeWriter>,
+    hand_over: Option<mpsc::Sender<OwnedFd>>,
+    feeder: Option<JoinHandle<()>>,
+}
+
+impl Feeding {
+    /// Starts copying our stdin into the attempt's pipe.
+    pub fn start(&mut self, pipe: Option<OwnedFd>) {
+        if let (Some(hand_over), Some(pipe)) = (self.hand_over.take(), pipe) {
+            let _ = hand_over.send(pipe);
+        }
+    }
 }
 
 impl Drop for Feeding {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        drop(self.wake.take());
+        drop(self.hand_over.take());
+        // Taking the lock orders this wake-up after the feeder's last check.
+        drop(self.replay.lock());
+        self.replay.changed.notify_all();
+        if let Some(feeder) = self.feeder.take() {
+            let _ = feeder.join();
+        }
+    }
+}
+
+/// How a feeder learns that its attempt is over.
+struct Stop<'a> {
+    flag: &'a AtomicBool,
+    /// Readable (at its end) once the attempt is over.
+    woken: PipeReader,
+}
+
+impl Stop<'_> {
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
     }
 }
 
 #[derive(Default)]
 pub struct Replay {
     state: Mutex<Spooled>,
-    grew: Condvar,
+    /// Signalled when the spool grows or ends, when a feeder wants more, and
+    /// when a feeding stops.
+    changed: Condvar,
+    reader: OnceLock<()>,
 }
 
 #[derive(Default)]
@@ -100,50 +161,85 @@ struct Spooled {
     data: SpillBuffer,
     /// Our stdin reached its end (or failed): nothing more will come.
     ended: bool,
-    /// A feeder is blocked reading our stdin; the others wait for it.
-    reading: bool,
+    /// A feeder has passed on everything spooled and waits for more.
+    wanted: bool,
 }
 
 impl Replay {
-    /// Copies everything spooled so far into `pipe`, then reads more of our
-    /// stdin as the child takes it, until the end or until `done`.
-    fn pump(&self, pipe: OwnedFd, done: &AtomicBool) {
+    fn lock(&self) -> MutexGuard<'_, Spooled> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, Spooled>) -> MutexGuard<'a, Spooled> {
+        self.changed.wait(state).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn start_reader(self: &Arc<Self>) {
+        self.reader.get_or_init(|| {
+            let replay = Arc::clone(self);
+            let started = std::thread::Builder::new()
+                .name("stdin-reader".into())
+                .spawn(move || replay.read_while_wanted());
+            if started.is_err() {
+                self.lock().ended = true;
+            }
+        });
+    }
+
+    /// Reads our stdin a chunk at a time, each time a feeder asks for more.
+    fn read_while_wanted(&self) {
         let mut buf = vec![0u8; CHUNK];
-        let mut offset = 0u64;
-        while !done.load(Ordering::Relaxed) {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if offset < state.data.len() {
-                let Ok(n) = state.data.read_at(offset, &mut buf) else {
-                    return;
-                };
-                drop(state);
-                if write_all(&pipe, &buf[..n], done).is_err() {
-                    return;
-                }
-                offset += n as u64;
-                continue;
+        loop {
+            let mut state = self.lock();
+            while !state.wanted {
+                state = self.wait(state);
             }
-            if state.ended {
-                return;
-            }
-            if state.reading {
-                drop(self.grew.wait_timeout(state, Duration::from_millis(100)));
-                continue;
-            }
-            state.reading = true;
             drop(state);
             let read = read_stdin(&mut buf);
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.reading = false;
+            let mut state = self.lock();
+            state.wanted = false;
             match read {
-                Ok(0) | Err(_) => state.ended = true,
-                Ok(n) => {
-                    if state.data.append(&buf[..n]).is_err() {
-                        state.ended = true;
-                    }
-                }
+                Ok(n) if n > 0 => state.data.append(&buf[..n]),
+                _ => state.ended = true,
             }
-            self.grew.notify_all();
+            let ended = state.ended;
+            drop(state);
+            self.changed.notify_all();
+            if ended {
+                return;
+            }
+        }
+    }
+
+    /// Copies the spool into `pipe` from the start, waiting for more as the
+    /// child takes it, until the end of our stdin or until `stop`.
+    fn pump(&self, pipe: &OwnedFd, stop: &Stop<'_>) {
+        let mut buf = vec![0u8; CHUNK];
+        let mut offset = 0u64;
+        loop {
+            let mut state = self.lock();
+            loop {
+                if stop.is_set() {
+                    return;
+                }
+                if offset < state.data.len() {
+                    break;
+                }
+                if state.ended {
+                    return;
+                }
+                state.wanted = true;
+                self.changed.notify_all();
+                state = self.wait(state);
+            }
+            let Ok(n) = state.data.read_at(offset, &mut buf) else {
+                return;
+            };
+            drop(state);
+            if write_all(pipe, &buf[..n], stop).is_err() {
+                return;
+            }
+            offset += n as u64;
         }
     }
 }
@@ -154,25 +250,33 @@ fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
     let mut file = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
     loop {
         match file.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Someone sharing our stdin made it non-blocking: wait for data.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+            }
             other => return other,
         }
     }
 }
 
-/// Writes to the child's (non-blocking) pipe, waiting in short polls so that
-/// a child that stops reading cannot keep this thread past `done`.
-fn write_all(pipe: &OwnedFd, mut data: &[u8], done: &AtomicBool) -> io::Result<()> {
+/// Writes to the child's (non-blocking) pipe, waiting for room or for `stop`,
+/// so that a child that stops reading cannot keep the feeder.
+fn write_all(pipe: &OwnedFd, mut data: &[u8], stop: &Stop<'_>) -> io::Result<()> {
     while !data.is_empty() {
         match nix::unistd::write(pipe, data) {
             Ok(n) => data = &data[n..],
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN) => {
-                if done.load(Ordering::Relaxed) {
+                if stop.is_set() {
                     return Err(io::ErrorKind::Interrupted.into());
                 }
-                let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLOUT)];
-                let _ = poll(&mut fds, PollTimeout::from(100u16));
+                let mut fds = [
+                    PollFd::new(pipe.as_fd(), PollFlags::POLLOUT),
+                    PollFd::new(stop.woken.as_fd(), PollFlags::POLLIN),
+                ];
+                let _ = poll(&mut fds, PollTimeout::NONE);
             }
             Err(e) => return Err(e.into()),
         }

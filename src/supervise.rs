@@ -97,12 +97,18 @@ struct Target {
 }
 
 impl Target {
+    /// Sends `signal`, and in group mode CONT after it, as GNU timeout does:
+    /// a stopped process would otherwise only see the signal once KILL came,
+    /// or never if no KILL follows.
     fn send(self, signal: Signal) {
-        let _ = if self.group {
-            killpg(self.pid, signal)
-        } else {
-            kill(self.pid, signal)
-        };
+        if !self.group {
+            let _ = kill(self.pid, signal);
+            return;
+        }
+        let _ = killpg(self.pid, signal);
+        if !matches!(signal, Signal::SIGKILL | Signal::SIGCONT | Signal::SIGSTOP) {
+            let _ = killpg(self.pid, Signal::SIGCONT);
+        }
     }
 }
 
@@ -124,6 +130,7 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
     if !attempt.foreground {
         command.process_group(0);
     }
+    let mut feeding = attempt.stdin.feeding();
     let mut child = command.spawn().map_err(|source| {
         let command = program.to_string_lossy().into_owned();
         match source.kind() {
@@ -135,9 +142,12 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
         pid: Pid::from_raw(child.id().unwrap_or(0) as i32),
         group: !attempt.foreground,
     };
-    let _feeding = attempt
-        .stdin
-        .feed(child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok()));
+    let stdin_pipe = child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok());
+    match &mut feeding {
+        Some(feeding) => feeding.start(stdin_pipe),
+        // Nothing can feed it (no thread or pipe to spare): the command gets an empty stdin, not a hang.
+        None => drop(stdin_pipe),
+    }
 
     let mut stderr = Output::new(
         child.stderr.take(),
@@ -172,13 +182,13 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
             }
             read = stdout.read() => {
                 if let Some(n) = read {
-                    let written = match &mut held {
+                    match &mut held {
                         Some(buffer) => buffer.append(stdout.chunk(n)),
-                        None => write_all(io::stdout().as_fd(), stdout.chunk(n)),
-                    };
-                    if written.is_err() {
-                        output_closed = true;
-                        stdout.close();
+                        None if write_all(io::stdout().as_fd(), stdout.chunk(n)).is_err() => {
+                            output_closed = true;
+                            stdout.close();
+                        }
+                        None => {}
                     }
                 }
             }
