@@ -7,6 +7,10 @@
 //! keeping only its last [`WINDOW`] bytes, so a match is found on a line of any
 //! length as long as the matched text itself is shorter than the window.
 
+use std::io;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -30,10 +34,12 @@ pub struct PatternSet {
     sources: Vec<String>,
 }
 
-/// What matched: the index of the pattern in its list, and the matched text.
+/// What matched: the pattern (its index in its list, and its text as the
+/// user gave it) and the text it matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
     pub pattern: usize,
+    pub source: String,
     pub text: String,
 }
 
@@ -110,6 +116,7 @@ impl PatternSet {
             let m = regex.find_at(line, start)?;
             (!(open_end && m.end() == hay.len())).then(|| Hit {
                 pattern,
+                source: self.sources[pattern].clone(),
                 text: String::from_utf8_lossy(m.as_bytes()).into_owned(),
             })
         })
@@ -147,13 +154,6 @@ impl<'a> Scanner<'a> {
 
     pub fn abort_hit(&self) -> Option<&Hit> {
         self.sets[1].as_ref().and_then(|(_, hit)| hit.as_ref())
-    }
-
-    /// The pattern text behind a hit of the retry (`abort == false`) or abort set.
-    pub fn source(&self, abort: bool, hit: &Hit) -> &str {
-        self.sets[usize::from(abort)]
-            .as_ref()
-            .map_or("", |(set, _)| set.source(hit.pattern))
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
@@ -213,6 +213,84 @@ impl<'a> Scanner<'a> {
         self.carry = carry;
         self.carry.drain(..keep_from);
         self.carry_has_lead = true;
+    }
+}
+
+/// The first hits of a stream's two pattern sets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hits {
+    pub retry: Option<Hit>,
+    pub abort: Option<Hit>,
+}
+
+/// How many buffers a [`ScanThread`] lets out at once: this bounds memory,
+/// and paces the reader when matching falls behind.
+const IN_FLIGHT: usize = 4;
+
+/// A [`Scanner`] on a thread of its own, fed whole buffers, so that matching
+/// runs beside the passing on of the output instead of after it. The buffers
+/// come back for reuse.
+pub struct ScanThread {
+    chunks: Option<SyncSender<(Vec<u8>, usize)>>,
+    spare: Receiver<Vec<u8>>,
+    allocated: usize,
+    size: usize,
+    worker: Option<JoinHandle<Hits>>,
+}
+
+impl ScanThread {
+    /// Starts scanning for `retry` and `abort`, with buffers of `size` bytes.
+    pub fn start(retry: Option<PatternSet>, abort: Option<PatternSet>, size: usize) -> io::Result<ScanThread> {
+        let (chunks, incoming) = sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+        let (give_back, spare) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+        let worker = std::thread::Builder::new().name("scan".into()).spawn(move || {
+            let mut scanner = Scanner::new(retry.as_ref(), abort.as_ref());
+            for (buffer, len) in incoming {
+                scanner.feed(&buffer[..len]);
+                let _ = give_back.try_send(buffer);
+            }
+            scanner.finish();
+            Hits {
+                retry: scanner.retry_hit().cloned(),
+                abort: scanner.abort_hit().cloned(),
+            }
+        })?;
+        Ok(ScanThread {
+            chunks: Some(chunks),
+            spare,
+            allocated: 0,
+            size,
+            worker: Some(worker),
+        })
+    }
+
+    /// A buffer to read into: one given back, a new one while fewer than
+    /// [`IN_FLIGHT`] exist, or else the next one the scanner gives back.
+    pub fn buffer(&mut self) -> Vec<u8> {
+        if let Ok(buffer) = self.spare.try_recv() {
+            return buffer;
+        }
+        if self.allocated < IN_FLIGHT {
+            self.allocated += 1;
+            return vec![0; self.size];
+        }
+        self.spare.recv().unwrap_or_else(|_| vec![0; self.size])
+    }
+
+    /// Hands over the first `len` bytes of `buffer` for scanning.
+    pub fn scan(&mut self, buffer: Vec<u8>, len: usize) {
+        if let Some(chunks) = &self.chunks {
+            let _ = chunks.send((buffer, len));
+        }
+    }
+
+    /// Waits for everything handed over to be scanned.
+    pub fn finish(mut self) -> Hits {
+        self.chunks = None;
+        self.worker
+            .take()
+            .and_then(|worker| worker.join().ok())
+            .unwrap_or_default()
     }
 }
 
@@ -364,6 +442,21 @@ mod tests {
         assert!(!scanner.is_searching());
         assert_eq!(scanner.retry_hit().unwrap().text, "Throttling");
         assert_eq!(scanner.abort_hit().unwrap().text, "AccessDenied");
-        assert_eq!(scanner.source(true, scanner.abort_hit().unwrap()), "AccessDenied");
+        assert_eq!(scanner.abort_hit().unwrap().source, "AccessDenied");
+    }
+
+    #[test]
+    fn a_scan_thread_finds_hits_across_buffers_and_recycles_them() {
+        let mut scan = ScanThread::start(Some(set(&["Concurrent Modification"])), Some(set(&["Denied"])), 16).unwrap();
+        for piece in [&b"x\nConcurr"[..], b"ent Mo", b"dificati", b"on\nok\n"] {
+            let mut buffer = scan.buffer();
+            assert_eq!(buffer.len(), 16);
+            buffer[..piece.len()].copy_from_slice(piece);
+            scan.scan(buffer, piece.len());
+        }
+        assert!(scan.allocated <= IN_FLIGHT);
+        let hits = scan.finish();
+        assert_eq!(hits.retry.unwrap().text, "Concurrent Modification");
+        assert_eq!(hits.abort, None);
     }
 }

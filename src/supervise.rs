@@ -10,6 +10,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -18,7 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::sleep_until;
 
 use crate::error::Error;
-use crate::pattern::{PatternSet, Scanner};
+use crate::pattern::{Hit, Hits, PatternSet, ScanThread};
 use crate::policy::{Ending, Matched, Outcome, Stop, Stream};
 use crate::spool::SpillBuffer;
 use crate::stdin::Stdin;
@@ -30,7 +31,11 @@ pub const DRAIN_GRACE: Duration = Duration::from_millis(100);
 /// How often a stopped attempt's process group is checked for survivors.
 const GROUP_POLL: Duration = Duration::from_millis(10);
 
-const CHUNK: usize = 64 * 1024;
+/// The size of each read from the command's pipes.
+const CHUNK: usize = 128 * 1024;
+
+/// The capacity asked for the command's output pipes (the kernel's default is 64 KiB).
+const PIPE_SIZE: i32 = 1024 * 1024;
 
 /// The signals that stop a run: SIGINT, SIGTERM, SIGHUP and SIGQUIT.
 pub struct Signals {
@@ -149,14 +154,8 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
         None => drop(stdin_pipe),
     }
 
-    let mut stderr = Output::new(
-        child.stderr.take(),
-        Scanner::new(patterns.stderr.as_ref(), patterns.abort.as_ref()),
-    );
-    let mut stdout = Output::new(
-        child.stdout.take(),
-        Scanner::new(patterns.stdout.as_ref(), patterns.abort.as_ref()),
-    );
+    let mut stderr = Output::new(child.stderr.take(), patterns.stderr.as_ref(), patterns.abort.as_ref())?;
+    let mut stdout = Output::new(child.stdout.take(), patterns.stdout.as_ref(), patterns.abort.as_ref())?;
     let mut held = attempt.hold_stdout.then(SpillBuffer::new);
     let mut output_closed = false;
 
@@ -173,22 +172,28 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
                 on_signal(signal, status.is_some(), target, &mut interrupted, &mut kill_at, attempt.kill_after);
             }
             read = stderr.read() => {
-                if let Some(n) = read
-                    && write_all(io::stderr().as_fd(), stderr.chunk(n)).is_err()
-                {
-                    // Our stderr is gone: close the command's, as it would be.
-                    stderr.close();
+                if let Some(n) = read {
+                    let written = write_all(io::stderr().as_fd(), stderr.chunk(n));
+                    stderr.scan(n);
+                    if written.is_err() {
+                        // Our stderr is gone: close the command's, as it would be.
+                        stderr.close();
+                    }
                 }
             }
             read = stdout.read() => {
                 if let Some(n) = read {
-                    match &mut held {
-                        Some(buffer) => buffer.append(stdout.chunk(n)),
-                        None if write_all(io::stdout().as_fd(), stdout.chunk(n)).is_err() => {
-                            output_closed = true;
-                            stdout.close();
+                    let written = match &mut held {
+                        Some(buffer) => {
+                            buffer.append(stdout.chunk(n));
+                            Ok(())
                         }
-                        None => {}
+                        None => write_all(io::stdout().as_fd(), stdout.chunk(n)),
+                    };
+                    stdout.scan(n);
+                    if written.is_err() {
+                        output_closed = true;
+                        stdout.close();
                     }
                 }
             }
@@ -209,8 +214,8 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
             _ = sleep_until(at(drain_until)), if drain_until.is_some() => break,
         }
     }
-    stderr.finish();
-    stdout.finish();
+    let stderr_hits = stderr.finish();
+    let stdout_hits = stdout.finish();
     let must_empty_group = stopped.is_some() || interrupted == Some(Signal::SIGINT);
     if must_empty_group && target.group {
         empty_group(target, kill_at, signals, &mut interrupted).await;
@@ -222,15 +227,10 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
         (None, Some(signal)) => Ending::Signaled(signal),
         (None, None) => Ending::Exited(1),
     };
-    let matched = |stream, scanner: &Scanner, abort: bool| {
-        let hit = if abort {
-            scanner.abort_hit()
-        } else {
-            scanner.retry_hit()
-        }?;
-        Some(Matched {
+    let matched = |stream, hit: &Option<Hit>| {
+        hit.as_ref().map(|hit| Matched {
             stream,
-            pattern: scanner.source(abort, hit).to_string(),
+            pattern: hit.source.clone(),
             text: hit.text.clone(),
         })
     };
@@ -238,10 +238,10 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
         ending,
         stopped,
         interrupted,
-        retry_match: matched(Stream::Stderr, &stderr.scanner, false)
-            .or_else(|| matched(Stream::Stdout, &stdout.scanner, false)),
-        abort_match: matched(Stream::Stderr, &stderr.scanner, true)
-            .or_else(|| matched(Stream::Stdout, &stdout.scanner, true)),
+        retry_match: matched(Stream::Stderr, &stderr_hits.retry)
+            .or_else(|| matched(Stream::Stdout, &stdout_hits.retry)),
+        abort_match: matched(Stream::Stderr, &stderr_hits.abort)
+            .or_else(|| matched(Stream::Stdout, &stdout_hits.abort)),
         output_closed,
     };
     Ok(Ended { outcome, held })
@@ -331,17 +331,38 @@ fn at(instant: Option<Instant>) -> tokio::time::Instant {
     )
 }
 
-/// One piped output stream of the command, with its scanner.
-struct Output<'a, R> {
+/// One piped output stream of the command, with the thread that scans it.
+struct Output<R> {
     pipe: Option<R>,
-    scanner: Scanner<'a>,
+    scan: Option<ScanThread>,
     buf: Vec<u8>,
 }
 
-impl<'a, R: AsyncRead + Unpin> Output<'a, R> {
-    fn new(pipe: Option<R>, scanner: Scanner<'a>) -> Self {
-        let buf = if pipe.is_some() { vec![0u8; CHUNK] } else { Vec::new() };
-        Output { pipe, scanner, buf }
+impl<R: AsyncRead + AsFd + Unpin> Output<R> {
+    fn new(pipe: Option<R>, retry: Option<&PatternSet>, abort: Option<&PatternSet>) -> Result<Self, Error> {
+        let Some(pipe) = pipe else {
+            return Ok(Output {
+                pipe: None,
+                scan: None,
+                buf: Vec::new(),
+            });
+        };
+        // A larger pipe lets the command write ahead while a chunk is passed on,
+        // and means fewer, larger reads. Best effort: the default works too.
+        let _ = fcntl(&pipe, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+        let mut scan = match (retry, abort) {
+            (None, None) => None,
+            _ => Some(
+                ScanThread::start(retry.cloned(), abort.cloned(), CHUNK)
+                    .map_err(|e| Error::io("cannot start a thread to scan the output", e))?,
+            ),
+        };
+        let buf = scan.as_mut().map_or_else(|| vec![0u8; CHUNK], ScanThread::buffer);
+        Ok(Output {
+            pipe: Some(pipe),
+            scan,
+            buf,
+        })
     }
 
     fn is_open(&self) -> bool {
@@ -352,9 +373,8 @@ impl<'a, R: AsyncRead + Unpin> Output<'a, R> {
         self.pipe = None;
     }
 
-    /// Reads and scans the next chunk; returns its length, or `None` at the
-    /// end (and the pipe closes). Pends forever when closed, so it can sit in
-    /// a `select!`.
+    /// Reads the next chunk; returns its length, or `None` at the end (and
+    /// the pipe closes). Pends forever when closed, so it can sit in a `select!`.
     async fn read(&mut self) -> Option<usize> {
         let Some(pipe) = self.pipe.as_mut() else {
             return std::future::pending().await;
@@ -364,10 +384,7 @@ impl<'a, R: AsyncRead + Unpin> Output<'a, R> {
                 self.pipe = None;
                 None
             }
-            Ok(n) => {
-                self.scanner.feed(&self.buf[..n]);
-                Some(n)
-            }
+            Ok(n) => Some(n),
         }
     }
 
@@ -375,9 +392,18 @@ impl<'a, R: AsyncRead + Unpin> Output<'a, R> {
         &self.buf[..n]
     }
 
-    fn finish(&mut self) {
+    /// Hands the chunk just read to the scanner, and takes a fresh buffer.
+    fn scan(&mut self, n: usize) {
+        if let Some(scan) = &mut self.scan {
+            let full = std::mem::take(&mut self.buf);
+            scan.scan(full, n);
+            self.buf = scan.buffer();
+        }
+    }
+
+    fn finish(&mut self) -> Hits {
         self.pipe = None;
-        self.scanner.finish();
+        self.scan.take().map(ScanThread::finish).unwrap_or_default()
     }
 }
 
