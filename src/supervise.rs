@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -166,11 +166,32 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
     let mut interrupted: Option<Signal> = None;
 
     while status.is_none() || stderr.is_open() || stdout.is_open() {
+        // Signals, deadlines and the command's exit come before its output, so
+        // that a command (or a background process) that writes without pause
+        // cannot starve them.
         tokio::select! {
             biased;
             signal = signals.recv() => {
                 on_signal(signal, status.is_some(), target, &mut interrupted, &mut kill_at, attempt.kill_after);
             }
+            exit = child.wait(), if status.is_none() => {
+                status = Some(exit.map_err(|e| Error::io("waiting for the command", e))?);
+                drain_until = Some(Instant::now() + DRAIN_GRACE);
+                // What the command wrote before it exited is passed on in full, however long that takes.
+                stderr.owe_pending();
+                stdout.owe_pending();
+            }
+            _ = sleep_until(at(attempt.stop_at.map(|(t, _)| t))),
+                if stopped.is_none() && status.is_none() && attempt.stop_at.is_some() => {
+                stopped = attempt.stop_at.map(|(_, why)| why);
+                target.send(attempt.kill_signal);
+                kill_at = Some(Instant::now() + attempt.kill_after);
+            }
+            _ = sleep_until(at(kill_at)), if kill_at.is_some() && status.is_none() => {
+                target.send(Signal::SIGKILL);
+                kill_at = None;
+            }
+            _ = sleep_until(at(drain_until)), if drain_until.is_some() && stderr.owed == 0 && stdout.owed == 0 => break,
             read = stderr.read() => {
                 if let Some(n) = read {
                     let written = write_all(io::stderr().as_fd(), stderr.chunk(n));
@@ -197,21 +218,6 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
                     }
                 }
             }
-            exit = child.wait(), if status.is_none() => {
-                status = Some(exit.map_err(|e| Error::io("waiting for the command", e))?);
-                drain_until = Some(Instant::now() + DRAIN_GRACE);
-            }
-            _ = sleep_until(at(attempt.stop_at.map(|(t, _)| t))),
-                if stopped.is_none() && status.is_none() && attempt.stop_at.is_some() => {
-                stopped = attempt.stop_at.map(|(_, why)| why);
-                target.send(attempt.kill_signal);
-                kill_at = Some(Instant::now() + attempt.kill_after);
-            }
-            _ = sleep_until(at(kill_at)), if kill_at.is_some() && status.is_none() => {
-                target.send(Signal::SIGKILL);
-                kill_at = None;
-            }
-            _ = sleep_until(at(drain_until)), if drain_until.is_some() => break,
         }
     }
     let stderr_hits = stderr.finish();
@@ -336,6 +342,8 @@ struct Output<R> {
     pipe: Option<R>,
     scan: Option<ScanThread>,
     buf: Vec<u8>,
+    /// Bytes that were in the pipe when the command exited and are still to be read.
+    owed: usize,
 }
 
 impl<R: AsyncRead + AsFd + Unpin> Output<R> {
@@ -345,6 +353,7 @@ impl<R: AsyncRead + AsFd + Unpin> Output<R> {
                 pipe: None,
                 scan: None,
                 buf: Vec::new(),
+                owed: 0,
             });
         };
         // A larger pipe lets the command write ahead while a chunk is passed on,
@@ -362,6 +371,7 @@ impl<R: AsyncRead + AsFd + Unpin> Output<R> {
             pipe: Some(pipe),
             scan,
             buf,
+            owed: 0,
         })
     }
 
@@ -371,6 +381,16 @@ impl<R: AsyncRead + AsFd + Unpin> Output<R> {
 
     fn close(&mut self) {
         self.pipe = None;
+        self.owed = 0;
+    }
+
+    /// Notes how much is waiting in the pipe now (FIONREAD).
+    fn owe_pending(&mut self) {
+        let Some(pipe) = &self.pipe else { return };
+        let mut pending: nix::libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
+        let ok = unsafe { nix::libc::ioctl(pipe.as_fd().as_raw_fd(), nix::libc::FIONREAD, &mut pending) } == 0;
+        self.owed = if ok { usize::try_from(pending).unwrap_or(0) } else { 0 };
     }
 
     /// Reads the next chunk; returns its length, or `None` at the end (and
@@ -381,10 +401,13 @@ impl<R: AsyncRead + AsFd + Unpin> Output<R> {
         };
         match pipe.read(&mut self.buf).await {
             Ok(0) | Err(_) => {
-                self.pipe = None;
+                self.close();
                 None
             }
-            Ok(n) => Some(n),
+            Ok(n) => {
+                self.owed = self.owed.saturating_sub(n);
+                Some(n)
+            }
         }
     }
 

@@ -1219,3 +1219,72 @@ fn a_lock_file_that_is_not_writable_still_locks() {
     assert_eq!(code(&output), 0, "{output:?}");
     assert_eq!(text(&output.stdout), "ran\n");
 }
+
+// ---------------------------------------------------------------------------
+// Regressions found after the scanning moved to its own thread
+
+/// A command that writes without pause must not starve its own timeout:
+/// the deadline is looked at before the next chunk of output.
+#[test]
+fn a_command_flooding_stderr_still_times_out() {
+    let started = Instant::now();
+    let output = retry_on()
+        .args([
+            "-q",
+            "-n",
+            "1",
+            "-p",
+            "never",
+            "-t",
+            "500ms",
+            "--kill-after",
+            "500ms",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg("exec yes flood >&2")
+        .timeout(BOUND)
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 124);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Everything the command wrote before it exited is passed on, even when
+/// retry-on's own stderr drains slower than the 100 ms grace: the grace is
+/// for output still to come, not for what the pipe already holds.
+#[test]
+fn output_written_before_exit_reaches_a_slow_reader_in_full() {
+    let mut child = retry_on_std()
+        .args(["-q", "-n", "1", "-p", "never", "--", "sh", "-c"])
+        .arg("head -c 600000 /dev/zero | tr '\\0' x >&2; echo exited; exit 3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    common::wait_for_line(&mut out, "exited", BOUND);
+    // The command has exited: now read its output slowly, 16 KiB every 10 ms,
+    // so that passing it on takes several times the grace.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut err = Vec::new();
+    let mut piece = [0u8; 16 * 1024];
+    loop {
+        let n = stderr.read(&mut piece).unwrap();
+        if n == 0 {
+            break;
+        }
+        err.extend_from_slice(&piece[..n]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = common::wait_bounded(&mut child, BOUND);
+    assert_eq!(shell_code(status), 3);
+    assert_eq!(err.len(), 600_000, "lost {} bytes", 600_000 - err.len() as i64);
+    assert!(err.iter().all(|b| *b == b'x'));
+}
