@@ -136,9 +136,9 @@ pub struct ProcessArgs {
     /// signal. [default: 5s]
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>)]
     pub kill_after: Option<Duration>,
-    /// Run the command in retry-on's own process group, so that it can read the terminal and
-    /// gets Ctrl-C and Ctrl-Z from it directly. Timeouts then signal only the command, not
-    /// its children (as GNU timeout --foreground).
+    /// Run the command in retry-on's own process group, so that it gets the terminal, Ctrl-C
+    /// and Ctrl-Z directly. Timeouts then signal only the command, not its children (as GNU
+    /// timeout --foreground). Without it, a command that reads the terminal is lent it.
     #[arg(long)]
     pub foreground: bool,
     /// Hold each attempt's stdout and write only the final attempt's to retry-on's stdout.

@@ -15,6 +15,7 @@ pub mod run;
 pub mod spool;
 pub mod stdin;
 pub mod supervise;
+pub mod terminal;
 
 use std::ffi::OsString;
 use std::io::Write;

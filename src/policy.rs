@@ -59,6 +59,8 @@ pub struct Outcome {
     pub abort_match: Option<Matched>,
     /// retry-on's own stdout was closed under the command (a broken pipe).
     pub output_closed: bool,
+    /// The command was lent the terminal, so Ctrl-C went to it, not to retry-on.
+    pub had_terminal: bool,
 }
 
 impl Outcome {
@@ -70,6 +72,7 @@ impl Outcome {
             retry_match: None,
             abort_match: None,
             output_closed: false,
+            had_terminal: false,
         }
     }
 }
@@ -143,7 +146,10 @@ pub fn decide(
     // A death by SIGINT or SIGPIPE that retry-on did not cause itself (with
     // --kill-signal) means someone stopped the command or its reader left.
     let died_of = |signal: Signal| outcome.stopped.is_none() && outcome.ending == Ending::Signaled(signal as i32);
-    if died_of(Signal::SIGINT) {
+    // With the terminal, Ctrl-C reached only the command; many commands
+    // (the AWS CLI among them) catch it and exit 130.
+    let ctrl_c_exit = outcome.had_terminal && outcome.ending == Ending::Exited(128 + Signal::SIGINT as i32);
+    if died_of(Signal::SIGINT) || ctrl_c_exit {
         return Verdict::GiveUp(GiveUp::CommandInterrupted);
     }
     if outcome.output_closed || died_of(Signal::SIGPIPE) {
@@ -350,5 +356,29 @@ mod tests {
             ..Outcome::exited(1)
         };
         assert_eq!(decide1(&r, &closed), Verdict::GiveUp(GiveUp::OutputClosed));
+    }
+
+    #[test]
+    fn a_kill_signal_of_int_or_pipe_still_counts_as_a_timeout() {
+        let r = rules(false, None);
+        for signal in [2, 13] {
+            let stopped = Outcome {
+                ending: Ending::Signaled(signal),
+                stopped: Some(Stop::Timeout),
+                ..Outcome::exited(0)
+            };
+            assert_eq!(decide1(&r, &stopped), Verdict::Retry(Reason::TimedOut));
+        }
+    }
+
+    #[test]
+    fn exit_130_is_an_interrupt_only_when_the_command_had_the_terminal() {
+        let r = rules(false, None);
+        let lent = Outcome {
+            had_terminal: true,
+            ..Outcome::exited(130)
+        };
+        assert_eq!(decide1(&r, &lent), Verdict::GiveUp(GiveUp::CommandInterrupted));
+        assert_eq!(decide1(&r, &Outcome::exited(130)), Verdict::Retry(Reason::AnyFailure));
     }
 }

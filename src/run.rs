@@ -12,6 +12,7 @@ use crate::policy::{self, Rules, Stop, Verdict};
 use crate::report::Reporter;
 use crate::stdin::Stdin;
 use crate::supervise::{self, Attempt, Patterns, Signals};
+use crate::terminal::Terminal;
 
 /// Compiles every pattern of the settings; a bad one is an error before anything runs.
 pub fn compile(settings: &Settings) -> Result<Patterns, Error> {
@@ -32,6 +33,7 @@ pub async fn run(settings: &Settings, patterns: &Patterns, lock: Option<&Lock>) 
         attempts: settings.attempts,
     };
     let stdin = Stdin::prepare(settings.attempts);
+    let terminal = if settings.foreground { None } else { Terminal::find() };
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
     let mut delays = settings.schedule.delays();
 
@@ -53,6 +55,7 @@ pub async fn run(settings: &Settings, patterns: &Patterns, lock: Option<&Lock>) 
             foreground: settings.foreground,
             hold_stdout: settings.hold_stdout,
             stop_at,
+            terminal: terminal.as_ref(),
             kill_signal: settings.kill_signal,
             kill_after: settings.kill_after,
         };

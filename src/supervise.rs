@@ -23,10 +23,15 @@ use crate::pattern::{Hit, Hits, PatternSet, ScanThread};
 use crate::policy::{Ending, Matched, Outcome, Stop, Stream};
 use crate::spool::SpillBuffer;
 use crate::stdin::Stdin;
+use crate::terminal::Terminal;
 
 /// How long output is still read after the command exits, for a background
 /// process that holds the pipe open. Then retry-on stops reading.
 pub const DRAIN_GRACE: Duration = Duration::from_millis(100);
+
+/// How often an attempt that may need the terminal is checked for having
+/// been stopped by it.
+const TERMINAL_CHECK: Duration = Duration::from_millis(100);
 
 /// How often a stopped attempt's process group is checked for survivors.
 const GROUP_POLL: Duration = Duration::from_millis(10);
@@ -84,6 +89,8 @@ pub struct Attempt<'a> {
     pub hold_stdout: bool,
     /// When to stop the attempt, and why.
     pub stop_at: Option<(Instant, Stop)>,
+    /// The terminal to lend the attempt if it needs it (not with `--foreground`).
+    pub terminal: Option<&'a Terminal>,
     pub kill_signal: Signal,
     pub kill_after: Duration,
 }
@@ -164,6 +171,9 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
     let mut stopped: Option<Stop> = None;
     let mut kill_at: Option<Instant> = None;
     let mut interrupted: Option<Signal> = None;
+    let terminal = attempt.terminal.filter(|_| target.group);
+    let mut terminal_check = terminal.map(|_| Instant::now() + TERMINAL_CHECK);
+    let mut lent = false;
 
     while status.is_none() || stderr.is_open() || stdout.is_open() {
         // Signals, deadlines and the command's exit come before its output, so
@@ -190,6 +200,12 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
             _ = sleep_until(at(kill_at)), if kill_at.is_some() && status.is_none() => {
                 target.send(Signal::SIGKILL);
                 kill_at = None;
+            }
+            _ = sleep_until(at(terminal_check)), if terminal_check.is_some() && status.is_none() => {
+                if let Some(terminal) = terminal {
+                    lent |= terminal.watch(target.pid, lent);
+                }
+                terminal_check = Some(Instant::now() + TERMINAL_CHECK);
             }
             _ = sleep_until(at(drain_until)), if drain_until.is_some() && stderr.owed == 0 && stdout.owed == 0 => break,
             read = stderr.read() => {
@@ -220,6 +236,9 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
             }
         }
     }
+    if let Some(terminal) = terminal.filter(|_| lent) {
+        terminal.take_back();
+    }
     let stderr_hits = stderr.finish();
     let stdout_hits = stdout.finish();
     let must_empty_group = stopped.is_some() || interrupted == Some(Signal::SIGINT);
@@ -249,6 +268,7 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
         abort_match: matched(Stream::Stderr, &stderr_hits.abort)
             .or_else(|| matched(Stream::Stdout, &stdout_hits.abort)),
         output_closed,
+        had_terminal: lent,
     };
     Ok(Ended { outcome, held })
 }

@@ -1288,3 +1288,93 @@ fn output_written_before_exit_reaches_a_slow_reader_in_full() {
     assert_eq!(err.len(), 600_000, "lost {} bytes", 600_000 - err.len() as i64);
     assert!(err.iter().all(|b| *b == b'x'));
 }
+
+// ---------------------------------------------------------------------------
+// Lending the terminal to a command that reads it (without --foreground)
+
+fn type_on(terminal: &mut std::process::Child, keys: &[u8]) {
+    terminal.stdin.as_mut().unwrap().write_all(keys).unwrap();
+}
+
+#[test]
+fn a_command_that_reads_the_terminal_is_lent_it() {
+    let script = "echo ready; read answer; echo \"got $answer\"";
+    let Some((mut terminal, mut screen)) = start_on_a_terminal(&["-n", "1", "--", "sh", "-c", script]) else {
+        return;
+    };
+    screen.wait_for(|line| line.trim_end() == "ready", BOUND);
+    type_on(&mut terminal, b"hello\n");
+    screen.wait_for(|line| line.trim_end() == "got hello", BOUND);
+    assert_eq!(shell_code(common::wait_bounded(&mut terminal, BOUND)), 0);
+}
+
+/// Once lent the terminal, the command gets Ctrl-C itself; whether it dies of
+/// it or catches it and exits 130 (as the AWS CLI does), the run stops there.
+#[test]
+fn ctrl_c_stops_the_run_when_the_command_has_the_terminal() {
+    for (on_int, want) in [("", 130), ("trap 'echo caught; exit 130' INT; ", 130)] {
+        let script = format!("echo ready; read a; echo \"got $a\"; {on_int}read b; echo unreachable");
+        let Some((mut terminal, mut screen)) = start_on_a_terminal(&["-n", "3", "-d", "0", "--", "sh", "-c", &script])
+        else {
+            return;
+        };
+        screen.wait_for(|line| line.trim_end() == "ready", BOUND);
+        type_on(&mut terminal, b"first\n");
+        // Reading "first" proves the command has the terminal.
+        screen.wait_for(|line| line.trim_end() == "got first", BOUND);
+        type_on(&mut terminal, b"\x03");
+        let status = common::wait_bounded(&mut terminal, BOUND);
+        let shown = screen.all(BOUND);
+        assert_eq!(shell_code(status), want, "{on_int:?}: {shown:?}");
+        let attempts = shown.iter().filter(|line| line.trim_end() == "ready").count();
+        assert_eq!(attempts, 1, "{on_int:?}: retried after Ctrl-C: {shown:?}");
+        assert!(
+            shown
+                .iter()
+                .any(|line| line.contains("not retrying an interrupted command")),
+            "{shown:?}"
+        );
+    }
+}
+
+/// Ctrl-Z suspends the command and retry-on as one job; `fg` gives the
+/// terminal back to the command. Driven through an interactive bash.
+#[test]
+fn ctrl_z_suspends_the_job_and_fg_resumes_it_with_the_terminal() {
+    if Command::new("bash")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("bash is not installed: skipping");
+        return;
+    }
+    if common::on_a_terminal(&[]).is_none() {
+        return;
+    }
+    let mut terminal = common::isolated("script")
+        .args(["-qfec", "bash --norc --noprofile -i", "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut screen = common::Lines::new(terminal.stdout.take().unwrap());
+    let command = format!(
+        "{} -n 1 -- sh -c 'echo ready; read a; echo \"got $a\"; read b; echo \"got $b\"'\n",
+        common::BIN
+    );
+    type_on(&mut terminal, command.as_bytes());
+    screen.wait_for(|line| line.trim_end().ends_with("ready"), BOUND);
+    type_on(&mut terminal, b"first\n");
+    screen.wait_for(|line| line.trim_end() == "got first", BOUND);
+    type_on(&mut terminal, b"\x1a");
+    screen.wait_for(|line| line.contains("Stopped"), BOUND);
+    type_on(&mut terminal, b"fg\n");
+    type_on(&mut terminal, b"second\n");
+    screen.wait_for(|line| line.trim_end() == "got second", BOUND);
+    type_on(&mut terminal, b"echo \"status=$?\"; exit\n");
+    screen.wait_for(|line| line.trim_end() == "status=0", BOUND);
+    common::wait_bounded(&mut terminal, BOUND);
+}
