@@ -800,6 +800,20 @@ fn members(params: &[(String, String)], prefix: &str, suffix: &str) -> Vec<(u32,
     out
 }
 
+/// IAM's answer to a request that lacks a required parameter (`field` as IAM spells it, e.g. `userName`).
+fn missing_parameter(field: &str) -> String {
+    format!(
+        "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+    )
+}
+
+fn missing_response(shared: &Shared, field: &str) -> (Outcome, Response) {
+    (
+        Outcome::Invalid,
+        error_response(shared, 400, "Sender", "ValidationError", &missing_parameter(field)),
+    )
+}
+
 fn error_response(shared: &Shared, status: u16, typ: &str, code: &str, msg: &str) -> Response {
     let id = shared.request_id();
     Response {
@@ -901,16 +915,7 @@ fn decide(shared: &Shared, action: &str, user: Option<&str>, params: &[(String, 
         );
     }
     let Some(user) = user else {
-        return (
-            Outcome::Invalid,
-            error_response(
-                shared,
-                400,
-                "Sender",
-                "ValidationError",
-                "1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null",
-            ),
-        );
+        return missing_response(shared, "userName");
     };
     let cfg = &shared.config;
     if cfg.deny_users.iter().any(|u| u == user) || cfg.deny_actions.iter().any(|a| a == action) {
@@ -990,10 +995,7 @@ fn modify(st: &mut State, action: &str, user: &str, params: &[(String, String)])
             Outcome::Invalid,
             400,
             "ValidationError",
-            format!(
-                "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
-                lower_first(name)
-            ),
+            missing_parameter(&lower_first(name)),
         )
     };
     let not_found = || {
@@ -1095,16 +1097,7 @@ fn read_action(
         "GetUser" => user_xml(user, u),
         "GetUserPolicy" => {
             let Some(name) = param(params, "PolicyName") else {
-                return (
-                    Outcome::Invalid,
-                    error_response(
-                        shared,
-                        400,
-                        "Sender",
-                        "ValidationError",
-                        "1 validation error detected: Value null at 'policyName' failed to satisfy constraint: Member must not be null",
-                    ),
-                );
+                return missing_response(shared, "policyName");
             };
             let Some(doc) = u.policies.get(name) else {
                 return (
