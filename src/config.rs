@@ -565,11 +565,3 @@ impl<'de> Deserialize<'de> for Scalar {
         deserializer.deserialize_any(ScalarVisitor)
     }
 }
-
-/// Reads a built-in profile's text, for tests and `--explain`.
-pub fn built_in(name: &str) -> Option<&'static str> {
-    BUILT_IN_PROFILES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, text)| *text)
-}

@@ -74,18 +74,6 @@ impl PatternSet {
         Ok(Some(PatternSet { any, each, sources }))
     }
 
-    pub fn source(&self, index: usize) -> &str {
-        &self.sources[index]
-    }
-
-    pub fn len(&self) -> usize {
-        self.each.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.each.is_empty()
-    }
-
     /// The first match in `hay[start..]` that lies within one line. With
     /// `open_end`, the end of `hay` is not the end of its line, so a match
     /// that touches it is not trusted yet.
