@@ -39,7 +39,13 @@ killed by signal N.";
 /// condition holds, it waits on a backoff schedule and runs the command again.
 /// With no condition at all (-p, --stdout-pattern, -e), any failure is retried.
 #[derive(Debug, Parser)]
-#[command(name = "retry-on", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(
+    name = "retry-on",
+    version,
+    override_usage = "retry-on [OPTIONS] [--] COMMAND [ARGS]...\n       retry-on [OPTIONS] --explain | --list-profiles",
+    after_help = EXAMPLES,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub matching: MatchArgs,
