@@ -38,7 +38,7 @@ pub async fn run(settings: &Settings, patterns: &Patterns, lock: Option<&Lock>) 
     let mut delays = settings.schedule.delays();
 
     for number in 1.. {
-        let _held = match lock {
+        let held_lock = match lock {
             Some(lock) => match take_lock(lock, number, settings, deadline, &reporter, &mut signals).await? {
                 Ok(held) => Some(held),
                 Err(exit) => return Ok(exit),
@@ -62,7 +62,7 @@ pub async fn run(settings: &Settings, patterns: &Patterns, lock: Option<&Lock>) 
         reporter.attempt_started(number, &settings.command);
         let began = Instant::now();
         let ended = supervise::run(&attempt, &mut signals).await?;
-        drop(_held);
+        drop(held_lock);
 
         let delay = delays.next().unwrap_or_default();
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -92,11 +92,17 @@ pub async fn run(settings: &Settings, patterns: &Patterns, lock: Option<&Lock>) 
 
 /// When this attempt must stop: at its `--timeout`, or at the `--max-time` deadline.
 fn stop_at(now: Instant, timeout: Option<Duration>, deadline: Option<Instant>) -> Option<(Instant, Stop)> {
-    let timeout = timeout.map(|t| (now + t, Stop::Timeout));
-    let deadline = deadline.map(|d| (d, Stop::Deadline));
-    match (timeout, deadline) {
-        (Some(t), Some(d)) => Some(if t.0 < d.0 { t } else { d }),
-        (t, d) => t.or(d),
+    earliest(
+        timeout.map(|t| (now + t, Stop::Timeout)),
+        deadline.map(|d| (d, Stop::Deadline)),
+    )
+}
+
+/// The earlier of two optional limits, each with what it means; the first wins a tie.
+fn earliest<T>(a: Option<(Instant, T)>, b: Option<(Instant, T)>) -> Option<(Instant, T)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -115,16 +121,13 @@ async fn take_lock<'a>(
     }
     reporter.waiting_for_lock(number, lock.path());
     let began = Instant::now();
-    let limit = settings.lock_timeout.map(|t| (began + t, OWN_FAILURE));
-    let deadline = deadline.map(|d| (d, TIMED_OUT));
-    let give_up = match (limit, deadline) {
-        (Some(l), Some(d)) => Some(if l.0 <= d.0 { l } else { d }),
-        (l, d) => l.or(d),
-    };
-    let far = began + Duration::from_secs(86_400 * 365);
+    let give_up = earliest(
+        settings.lock_timeout.map(|t| (began + t, OWN_FAILURE)),
+        deadline.map(|d| (d, TIMED_OUT)),
+    );
     tokio::select! {
         held = lock.take() => Ok(Ok(held?)),
-        _ = tokio::time::sleep_until(give_up.map_or(far, |g| g.0).into()), if give_up.is_some() => {
+        _ = tokio::time::sleep_until(supervise::at(give_up.map(|g| g.0), supervise::never())), if give_up.is_some() => {
             reporter.lock_timed_out(lock.path(), began.elapsed());
             Ok(Err(Exit::Code(give_up.map_or(OWN_FAILURE, |g| g.1))))
         }
@@ -132,5 +135,22 @@ async fn take_lock<'a>(
             reporter.interrupted_while_waiting(number, signal);
             Ok(Err(Exit::Signal(signal)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earlier_limit_wins_and_the_first_wins_a_tie() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        assert_eq!(earliest(Some((later, 'a')), Some((now, 'b'))), Some((now, 'b')));
+        assert_eq!(earliest(Some((now, 'a')), Some((now, 'b'))), Some((now, 'a')));
+        assert_eq!(earliest(None, Some((now, 'b'))), Some((now, 'b')));
+        assert_eq!(earliest::<char>(None, None), None);
+        let stop = stop_at(now, Some(Duration::from_secs(5)), Some(later));
+        assert_eq!(stop, Some((later, Stop::Deadline)));
     }
 }

@@ -174,6 +174,7 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
     let terminal = attempt.terminal.filter(|_| target.group);
     let mut terminal_check = terminal.map(|_| Instant::now() + TERMINAL_CHECK);
     let mut lent = false;
+    let never = never();
 
     while status.is_none() || stderr.is_open() || stdout.is_open() {
         // Signals, deadlines and the command's exit come before its output, so
@@ -191,23 +192,23 @@ pub async fn run(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, 
                 stderr.owe_pending();
                 stdout.owe_pending();
             }
-            _ = sleep_until(at(attempt.stop_at.map(|(t, _)| t))),
+            _ = sleep_until(at(attempt.stop_at.map(|(t, _)| t), never)),
                 if stopped.is_none() && status.is_none() && attempt.stop_at.is_some() => {
                 stopped = attempt.stop_at.map(|(_, why)| why);
                 target.send(attempt.kill_signal);
                 kill_at = Some(Instant::now() + attempt.kill_after);
             }
-            _ = sleep_until(at(kill_at)), if kill_at.is_some() && status.is_none() => {
+            _ = sleep_until(at(kill_at, never)), if kill_at.is_some() && status.is_none() => {
                 target.send(Signal::SIGKILL);
                 kill_at = None;
             }
-            _ = sleep_until(at(terminal_check)), if terminal_check.is_some() && status.is_none() => {
+            _ = sleep_until(at(terminal_check, never)), if terminal_check.is_some() && status.is_none() => {
                 if let Some(terminal) = terminal {
                     lent |= terminal.watch(target.pid, lent);
                 }
                 terminal_check = Some(Instant::now() + TERMINAL_CHECK);
             }
-            _ = sleep_until(at(drain_until)), if drain_until.is_some() && stderr.owed == 0 && stdout.owed == 0 => break,
+            _ = sleep_until(at(drain_until, never)), if drain_until.is_some() && stderr.owed == 0 && stdout.owed == 0 => break,
             read = stderr.read() => {
                 if let Some(n) = read {
                     let written = write_all(io::stderr().as_fd(), stderr.chunk(n));
@@ -350,11 +351,15 @@ pub fn group_alive(pgid: Pid) -> bool {
     })
 }
 
-fn at(instant: Option<Instant>) -> tokio::time::Instant {
-    instant.map_or_else(
-        || tokio::time::Instant::now() + Duration::from_secs(86_400 * 365),
-        Into::into,
-    )
+/// When a timer set to `instant` fires; never, for `None`. `never` is worked
+/// out once by the caller, to keep the clock out of the per-chunk loop.
+pub fn at(instant: Option<Instant>, never: tokio::time::Instant) -> tokio::time::Instant {
+    instant.map_or(never, Into::into)
+}
+
+/// An instant that no timer of a run reaches.
+pub fn never() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 /// One piped output stream of the command, with the thread that scans it.
