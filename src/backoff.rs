@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+use crate::parse::{Choice, ToText};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backoff {
     Constant,
@@ -15,13 +17,43 @@ pub enum Backoff {
 
 /// Jitter, with the formulas of the AWS Architecture Blog's
 /// "Exponential Backoff And Jitter".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Jitter {
     None,
     Full,
     Equal,
     Decorrelated,
+}
+
+impl Choice for Backoff {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("constant", Backoff::Constant),
+        ("linear", Backoff::Linear),
+        ("exponential", Backoff::Exponential),
+        ("fibonacci", Backoff::Fibonacci),
+    ];
+}
+
+impl Choice for Jitter {
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("none", Jitter::None),
+        ("full", Jitter::Full),
+        ("equal", Jitter::Equal),
+        ("decorrelated", Jitter::Decorrelated),
+    ];
+}
+
+impl ToText for Backoff {
+    fn to_text(&self) -> Option<String> {
+        Some(self.name().to_string())
+    }
+}
+
+impl ToText for Jitter {
+    fn to_text(&self) -> Option<String> {
+        Some(self.name().to_string())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -1,17 +1,20 @@
-//! What the user typed: the command line, kept apart from the settings it
-//! resolves to (see `config`).
+//! What the user typed. A flag and the config-file key of the same name
+//! are one field of [`Layer`], parsed by clap from the command line and by
+//! serde from a file, so an option is declared once. Clap stays here.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use nix::sys::signal::Signal;
+use serde::Deserialize;
 
 use crate::backoff::{Backoff, Jitter};
-use crate::config::{DelayList, Factor, FromText, Layer, Selection, Value};
-use crate::parse::ExitCodes;
-use crate::report::LogFormat;
+use crate::error::Error;
+use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Located, LogFormat, Value};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -48,15 +51,13 @@ killed by signal N.";
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub matching: MatchArgs,
+    pub flags: Layer,
     #[command(flatten)]
-    pub schedule: ScheduleArgs,
-    #[command(flatten)]
-    pub process: ProcessArgs,
-    #[command(flatten)]
-    pub config: ConfigArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
+    pub selection: Selection,
+    /// Print the resolved settings, where each came from, and the exact delay schedule,
+    /// then exit without running anything.
+    #[arg(long, help_heading = "Output")]
+    pub explain: bool,
     /// The command to run, and its arguments. Everything from COMMAND on belongs to the command,
     /// even arguments that look like retry-on's flags. It is run directly, never through a shell.
     #[arg(
@@ -67,101 +68,135 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Matching")]
-pub struct MatchArgs {
+/// One layer of settings: the command line's flags, or a config file's
+/// `[defaults]` or profile. A file key is the long flag's name with `_` for
+/// `-`; the repeatable pattern flags are plural. Unset means "not said here".
+#[derive(Clone, Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// What a profile is for (config files only).
+    #[arg(skip)]
+    pub description: Option<String>,
+
     /// Retry when a line of stderr matches REGEX. Repeatable; any match counts.
-    #[arg(short = 'p', long = "pattern", value_name = "REGEX")]
-    pub patterns: Vec<String>,
+    #[arg(short = 'p', long = "pattern", value_name = "REGEX", value_parser = located, help_heading = "Matching")]
+    pub patterns: Option<Vec<Located>>,
     /// Treat every pattern given on the command line as literal text, not a regex.
-    #[arg(short = 'F', long)]
-    pub fixed_strings: bool,
+    #[arg(
+        short = 'F',
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Matching"
+    )]
+    pub fixed_strings: Option<bool>,
     /// Match every pattern given on the command line without regard to case.
-    #[arg(short = 'i', long)]
-    pub ignore_case: bool,
+    #[arg(
+        short = 'i',
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Matching"
+    )]
+    pub ignore_case: Option<bool>,
     /// Retry when a line of stdout matches REGEX (stdout is then piped through retry-on).
     /// Repeatable.
-    #[arg(long = "stdout-pattern", value_name = "REGEX")]
-    pub stdout_patterns: Vec<String>,
+    #[arg(long = "stdout-pattern", value_name = "REGEX", value_parser = located, help_heading = "Matching")]
+    pub stdout_patterns: Option<Vec<Located>>,
     /// Retry when the exit code is in LIST, such as 1,40-45,255.
-    #[arg(short = 'e', long = "exit-code", value_name = "LIST", value_parser = text::<ExitCodes>)]
-    pub exit_codes: Option<ExitCodes>,
+    #[arg(short = 'e', long = "exit-code", value_name = "LIST", value_parser = text::<ExitCodes>, help_heading = "Matching")]
+    pub exit_codes: Option<Value<ExitCodes>>,
     /// Never retry an attempt whose output matched REGEX, even if a retry pattern matched too.
     /// Repeatable.
-    #[arg(long = "abort-on", value_name = "REGEX")]
-    pub abort_on: Vec<String>,
-}
+    #[arg(long = "abort-on", value_name = "REGEX", value_parser = located, help_heading = "Matching")]
+    pub abort_on: Option<Vec<Located>>,
 
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Schedule")]
-pub struct ScheduleArgs {
-    /// Total attempts, the first included; 0 means no limit. [default: 5]
-    #[arg(short = 'n', long, value_name = "N")]
+    /// Total attempts, the first included; 0 means no limit.
+    #[arg(short = 'n', long, value_name = "N", help_heading = "Schedule")]
     pub attempts: Option<u32>,
-    /// The first delay: 250ms, 2s, 1m30s, or a bare number of seconds. [default: 1s]
-    #[arg(short = 'd', long, value_name = "DURATION", value_parser = text::<Duration>)]
-    pub delay: Option<Duration>,
+    /// The first delay: 250ms, 2s, 1m30s, or a bare number of seconds.
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Schedule")]
+    pub delay: Option<Value<Duration>>,
     /// How delays grow: d, d, d… (constant); d, 2d, 3d… (linear); d, d·f, d·f²… (exponential);
-    /// d, d, 2d, 3d, 5d… (fibonacci). [default: exponential]
-    #[arg(short = 'b', long, value_name = "KIND")]
+    /// d, d, 2d, 3d, 5d… (fibonacci).
+    #[arg(short = 'b', long, value_name = "KIND", value_parser = choice::<Backoff>(), help_heading = "Schedule")]
     pub backoff: Option<Backoff>,
-    /// The multiplier of exponential backoff. [default: 2]
-    #[arg(long, value_name = "F", value_parser = text::<Factor>)]
-    pub factor: Option<Factor>,
-    /// The cap on any single delay, from -b, --delays or jitter. [default: 1m]
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>)]
-    pub max_delay: Option<Duration>,
+    /// The multiplier of exponential backoff.
+    #[arg(long, value_name = "F", value_parser = text::<Factor>, help_heading = "Schedule")]
+    pub factor: Option<Value<Factor>>,
+    /// The cap on any single delay, from -b, --delays or jitter.
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Schedule")]
+    pub max_delay: Option<Value<Duration>>,
     /// An explicit schedule such as 1s,5s,30s; its last value repeats. Overrides -d and -b.
-    #[arg(long, value_name = "LIST", value_parser = text::<DelayList>)]
-    pub delays: Option<DelayList>,
+    #[arg(long, value_name = "LIST", value_parser = text::<DelayList>, help_heading = "Schedule")]
+    pub delays: Option<Value<DelayList>>,
     /// Randomise delays: full is rand(0, d); equal is d/2 + rand(0, d/2); decorrelated is
-    /// min(cap, rand(first delay, previous·3)). [default: none]
-    #[arg(short = 'j', long, value_name = "KIND")]
+    /// min(cap, rand(first delay, previous·3)).
+    #[arg(short = 'j', long, value_name = "KIND", value_parser = choice::<Jitter>(), help_heading = "Schedule")]
     pub jitter: Option<Jitter>,
     /// Seed the jitter, to make it repeatable.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Schedule")]
     pub seed: Option<u64>,
     /// A deadline for the whole run. retry-on never sleeps past it, and stops an attempt still
-    /// running at it (exit 124). [default: none]
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>)]
-    pub max_time: Option<Duration>,
-}
+    /// running at it (exit 124).
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Schedule")]
+    pub max_time: Option<Value<Duration>>,
 
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Process")]
-pub struct ProcessArgs {
     /// Stop an attempt that runs longer than DURATION; it counts as a failure that may be
-    /// retried. [default: none]
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = text::<Duration>)]
-    pub timeout: Option<Duration>,
+    /// retried.
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Process")]
+    pub timeout: Option<Value<Duration>>,
     /// The signal that stops a timed-out attempt's process group: TERM, SIGTERM or 15.
-    /// [default: TERM]
-    #[arg(long, value_name = "SIG", value_parser = text::<Signal>)]
-    pub kill_signal: Option<Signal>,
+    #[arg(long, value_name = "SIG", value_parser = text::<Signal>, help_heading = "Process")]
+    pub kill_signal: Option<Value<Signal>>,
     /// Send KILL to the group if anything in it is still alive this long after the kill
-    /// signal. [default: 5s]
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>)]
-    pub kill_after: Option<Duration>,
+    /// signal.
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Process")]
+    pub kill_after: Option<Value<Duration>>,
     /// Run the command in retry-on's own process group, so that it gets the terminal, Ctrl-C
     /// and Ctrl-Z directly. Timeouts then signal only the command, not its children (as GNU
     /// timeout --foreground). Without it, a command that reads the terminal is lent it.
-    #[arg(long)]
-    pub foreground: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Process")]
+    pub foreground: Option<bool>,
     /// Hold each attempt's stdout and write only the final attempt's to retry-on's stdout.
-    #[arg(long)]
-    pub hold_stdout: bool,
+    #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Process")]
+    pub hold_stdout: Option<bool>,
     /// Hold an exclusive lock on FILE (created if missing) during each attempt, released
     /// during backoff sleeps.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub lock: Option<PathBuf>,
-    /// Give up (exit 125) if --lock is not taken within DURATION. [default: wait]
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, requires = "lock")]
-    pub lock_timeout: Option<Duration>,
+    /// Give up (exit 125) if --lock is not taken within DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, requires = "lock", help_heading = "Process")]
+    pub lock_timeout: Option<Value<Duration>>,
+
+    /// Print none of retry-on's own lines (the command's output is never silenced).
+    #[arg(
+        short = 'q',
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        conflicts_with = "verbose",
+        help_heading = "Output"
+    )]
+    pub quiet: Option<bool>,
+    /// Also say when each attempt starts and when the first one succeeds.
+    #[arg(
+        short = 'v',
+        long,
+        num_args = 0,
+        default_missing_value = "true",
+        help_heading = "Output"
+    )]
+    pub verbose: Option<bool>,
+    /// The form of retry-on's own lines: text, or json (one object per line per event).
+    #[arg(long, value_name = "FORMAT", value_parser = choice::<LogFormat>(), help_heading = "Output")]
+    pub log_format: Option<LogFormat>,
 }
 
-#[derive(Debug, Args)]
+/// Which configuration to read.
+#[derive(Clone, Debug, Default, Args)]
 #[command(next_help_heading = "Configuration")]
-pub struct ConfigArgs {
+pub struct Selection {
     /// Read configuration from FILE instead of the user's config file.
     #[arg(short = 'c', long, value_name = "FILE", conflicts_with = "no_config")]
     pub config: Option<PathBuf>,
@@ -176,88 +211,69 @@ pub struct ConfigArgs {
     pub list_profiles: bool,
 }
 
-#[derive(Debug, Args)]
-#[command(next_help_heading = "Output")]
-pub struct OutputArgs {
-    /// Print none of retry-on's own lines (the command's output is never silenced).
-    #[arg(short = 'q', long, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Also say when each attempt starts and when the first one succeeds.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-    /// The form of retry-on's own lines: text, or json (one object per line per event).
-    /// [default: text]
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
-    /// Print the resolved settings, where each came from, and the exact delay schedule,
-    /// then exit without running anything.
-    #[arg(long)]
-    pub explain: bool,
+fn text<T: FromText>(text: &str) -> Result<Value<T>, String> {
+    T::from_text(text).map(Value)
 }
 
-fn text<T: FromText>(text: &str) -> Result<T, String> {
-    T::from_text(text)
+fn located(text: &str) -> Result<Located, String> {
+    Ok(Located::new(text))
 }
 
-/// What the command line asks for, split into its parts.
-pub struct Request {
-    pub flags: Layer,
-    pub command: Vec<OsString>,
-    pub selection: Selection,
-    pub explain: bool,
-    pub list_profiles: bool,
+/// A parser for one of a [`Choice`]'s names, which clap lists in help and completions.
+fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    let names: Vec<&'static str> = T::ALL.iter().map(|(name, _)| *name).collect();
+    PossibleValuesParser::new(names).map(|name| T::from_name(&name).expect("clap checked the name"))
+}
+
+/// What the command line asks for.
+pub enum Parsed {
+    Run(Box<Cli>),
+    /// Help or the version, which clap has printed.
+    Shown,
 }
 
 impl Cli {
-    pub fn into_request(self) -> Request {
-        let Cli {
-            matching: m,
-            schedule: s,
-            process: p,
-            config: c,
-            output: o,
-            command,
-        } = self;
-        let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
-        let flag = |on: bool| on.then_some(true);
-        let flags = Layer {
-            description: None,
-            patterns: list(m.patterns),
-            stdout_patterns: list(m.stdout_patterns),
-            abort_on: list(m.abort_on),
-            fixed_strings: flag(m.fixed_strings),
-            ignore_case: flag(m.ignore_case),
-            exit_codes: m.exit_codes.map(Value),
-            attempts: s.attempts,
-            delay: s.delay.map(Value),
-            backoff: s.backoff,
-            factor: s.factor.map(Value),
-            max_delay: s.max_delay.map(Value),
-            delays: s.delays.map(Value),
-            jitter: s.jitter,
-            seed: s.seed,
-            max_time: s.max_time.map(Value),
-            timeout: p.timeout.map(Value),
-            kill_signal: p.kill_signal.map(Value),
-            kill_after: p.kill_after.map(Value),
-            foreground: flag(p.foreground),
-            hold_stdout: flag(p.hold_stdout),
-            lock: p.lock,
-            lock_timeout: p.lock_timeout.map(Value),
-            quiet: flag(o.quiet),
-            verbose: flag(o.verbose),
-            log_format: o.log_format,
-        };
-        Request {
-            flags,
-            command,
-            selection: Selection {
-                config: c.config,
-                profile: c.profile,
-                no_config: c.no_config,
-            },
-            explain: o.explain,
-            list_profiles: c.list_profiles,
+    /// Parses the command line, with each option's default (from the
+    /// resolved settings' own defaults) added to its help.
+    pub fn parse(
+        args: impl IntoIterator<Item = OsString>,
+        defaults: &[(&'static str, String)],
+    ) -> Result<Parsed, Error> {
+        let mut command = Cli::command();
+        for (key, default) in defaults {
+            command = command.mut_arg(*key, |arg| {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                arg.help(format!("{help} [default: {default}]"))
+            });
         }
+        let parsed = command
+            .try_get_matches_from(args)
+            .and_then(|matches| Cli::from_arg_matches(&matches));
+        match parsed {
+            Ok(cli) => Ok(Parsed::Run(Box::new(cli))),
+            Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                let _ = error.print();
+                Ok(Parsed::Shown)
+            }
+            Err(error) => Err(Error::Arguments(error.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_flag_left_out_is_unset_not_false() {
+        let cli = Cli::try_parse_from(["retry-on", "-q", "--", "true"]).unwrap();
+        assert_eq!(cli.flags.quiet, Some(true));
+        assert_eq!(cli.flags.verbose, None);
+        assert_eq!(cli.flags.foreground, None);
     }
 }

@@ -2,13 +2,18 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::exit;
+use crate::parse::show_duration;
 
 #[derive(Debug, Error)]
 pub enum Error {
+    /// The command line could not be parsed: clap's own message, in full.
+    #[error("{0}")]
+    Arguments(String),
     /// A bad flag or flag value.
     #[error("{0}")]
     Usage(String),
@@ -21,6 +26,8 @@ pub enum Error {
     NotFound { command: String },
     #[error("cannot use lock file {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
+    #[error("could not take the lock on {} within {}", path.display(), show_duration(*waited))]
+    LockTimeout { path: PathBuf, waited: Duration },
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
@@ -30,8 +37,19 @@ impl Error {
         match self {
             Error::NotExecutable { .. } => exit::CANNOT_EXECUTE,
             Error::NotFound { .. } => exit::NOT_FOUND,
-            Error::Usage(_) | Error::Config(_) | Error::Lock { .. } | Error::Io { .. } => exit::OWN_FAILURE,
+            Error::Arguments(_)
+            | Error::Usage(_)
+            | Error::Config(_)
+            | Error::Lock { .. }
+            | Error::LockTimeout { .. }
+            | Error::Io { .. } => exit::OWN_FAILURE,
         }
+    }
+
+    /// Whether the message is already a whole report (clap's), not a line
+    /// for retry-on to prefix with its name.
+    pub fn is_rendered(&self) -> bool {
+        matches!(self, Error::Arguments(_))
     }
 
     pub fn io(context: impl Into<String>, source: io::Error) -> Error {

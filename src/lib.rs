@@ -1,40 +1,54 @@
 //! retry-on: run a command and retry it when its output says the failure
 //! is transient. The binary's `main` only calls [`main`].
+//!
+//! The modules, from the bottom up (each imports only modules above it in
+//! this list... read it the other way: only those listed before it):
+//! `platform`, `parse`, `backoff`, `pattern`, `policy`, `exit`, `error`,
+//! `cli`, `settings`, `config`, `report`, `clock`, `signals`, `spool`,
+//! `stdin`, `lock`, `terminal`, `supervise`, `retry`, and this file, which
+//! ties them together. `src/README.md` says what each owns.
 
 pub mod backoff;
 pub mod cli;
+mod clock;
 pub mod config;
 pub mod error;
-pub mod exit;
-pub mod lock;
+mod exit;
+mod lock;
 pub mod parse;
 pub mod pattern;
-pub mod policy;
-pub mod report;
-pub mod run;
-pub mod spool;
-pub mod stdin;
-pub mod supervise;
-pub mod terminal;
+mod platform;
+mod policy;
+mod report;
+mod retry;
+pub mod settings;
+mod signals;
+mod spool;
+mod stdin;
+mod supervise;
+mod terminal;
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-use clap::error::ErrorKind;
-
-use crate::cli::Cli;
+use crate::cli::{Cli, Parsed};
 use crate::config::Catalog;
 use crate::error::Error;
-use crate::exit::{Exit, OWN_FAILURE};
+use crate::exit::Exit;
 use crate::lock::Lock;
+use crate::pattern::Patterns;
 use crate::report::Reporter;
+use crate::settings::Settings;
 
 /// Runs retry-on with the process's arguments and ends it the right way.
 pub fn main() -> ExitCode {
-    match run(std::env::args_os()) {
+    match run_from_args(std::env::args_os()) {
         Ok(exit) => exit.into_exit_code(),
+        Err(error) if error.is_rendered() => {
+            let _ = std::io::stderr().write_all(error.to_string().as_bytes());
+            ExitCode::from(error.exit_code())
+        }
         Err(error) => {
             Reporter::error(&error.to_string());
             ExitCode::from(error.exit_code())
@@ -42,38 +56,45 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error> {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            let done = matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
-            return Ok(Exit::Code(if done { 0 } else { OWN_FAILURE }));
-        }
+fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error> {
+    let defaults = Settings::defaults();
+    let help_defaults: Vec<(&'static str, String)> = defaults
+        .keys()
+        .into_iter()
+        .filter(|(key, _)| !matches!(*key, "foreground" | "hold_stdout" | "quiet" | "verbose"))
+        .map(|(key, value)| (key, report::value_text(key, value)))
+        .collect();
+    let cli = match Cli::parse(args, &help_defaults)? {
+        Parsed::Run(cli) => cli,
+        Parsed::Shown => return Ok(Exit::Code(0)),
     };
-    let request = cli.into_request();
-    let catalog = Catalog::load(&request.selection)?;
-    if request.list_profiles {
+    let catalog = Catalog::load(&cli.selection)?;
+    if cli.selection.list_profiles {
         print(&report::profiles(&catalog.list()?));
         return Ok(Exit::Code(0));
     }
-    let profile = match request.selection.profile {
-        Some(name) => Some((name.clone(), catalog.profile(&name)?)),
-        None => None,
-    };
-    let settings = config::resolve(request.flags, request.command, profile, &catalog);
-    let patterns = run::compile(&settings)?;
-    if request.explain {
+    let profile = cli
+        .selection
+        .profile
+        .as_deref()
+        .map(|name| catalog.profile(name))
+        .transpose()?;
+    let Cli { flags, command, .. } = *cli;
+    let settings = config::resolve(&flags, command, profile.as_ref(), &catalog);
+    let matching = &settings.matching;
+    let patterns =
+        Patterns::compile(&matching.patterns, &matching.stdout_patterns, &matching.abort_on).map_err(Error::Usage)?;
+    if cli.explain {
         print(&report::explain(&settings));
         return Ok(Exit::Code(0));
     }
-    let lock = settings.lock.as_deref().map(Lock::open).transpose()?;
+    let lock = settings.process.lock.as_deref().map(Lock::open).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| Error::io("cannot start the runtime", e))?;
-    runtime.block_on(run::run(&settings, &patterns, lock.as_ref()))
+    runtime.block_on(retry::retry(&settings, &patterns, lock.as_ref()))
 }
 
 fn print(text: &str) {

@@ -15,9 +15,9 @@ pub struct Lock {
 }
 
 /// Holds the lock until dropped.
-pub struct Held<'a>(&'a Lock);
+pub struct LockGuard<'a>(&'a Lock);
 
-impl Drop for Held<'_> {
+impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         let _ = self.0.file.unlock();
     }
@@ -56,9 +56,9 @@ impl Lock {
     }
 
     /// Takes the lock if it is free.
-    pub fn try_take(&self) -> Result<Option<Held<'_>>, Error> {
+    pub fn try_take(&self) -> Result<Option<LockGuard<'_>>, Error> {
         match self.file.try_lock() {
-            Ok(()) => Ok(Some(Held(self))),
+            Ok(()) => Ok(Some(LockGuard(self))),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(source)) => Err(Error::Lock {
                 path: self.path.clone(),
@@ -69,14 +69,14 @@ impl Lock {
 
     /// Waits for the lock on a thread of its own (flock has no timeout), so
     /// the caller can race it against a deadline and signals.
-    pub async fn take(&self) -> Result<Held<'_>, Error> {
+    pub async fn take(&self) -> Result<LockGuard<'_>, Error> {
         let (tx, rx) = oneshot::channel();
         let file = Arc::clone(&self.file);
         std::thread::spawn(move || {
             let _ = tx.send(file.lock());
         });
         match rx.await {
-            Ok(Ok(())) => Ok(Held(self)),
+            Ok(Ok(())) => Ok(LockGuard(self)),
             Ok(Err(source)) => Err(Error::Lock {
                 path: self.path.clone(),
                 source,

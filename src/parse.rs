@@ -1,12 +1,16 @@
-//! The syntax of the values that flags and config files share: durations,
-//! exit-code lists, delay lists and signal names. Each parser returns a
-//! message that names the bad value, for the caller to place.
+//! The syntax of values, shared by flags and config files: reading them
+//! (durations, exit-code lists, delay lists, signals, factors, choices) and
+//! writing them back for `--explain`. Each parser returns a message that
+//! names the bad value, for the caller to place.
 
 use std::fmt;
-use std::ops::RangeInclusive;
+use std::ops::{Range, RangeInclusive};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 /// A duration: humantime (`250ms`, `1m30s`) or a bare number of seconds (`2`, `0.5`).
 pub fn duration(text: &str) -> Result<Duration, String> {
@@ -108,6 +112,248 @@ pub fn signal(text: &str) -> Result<Signal, String> {
 /// The name of a signal without its `SIG` prefix, as `kill -l` prints it.
 pub fn signal_name(signal: Signal) -> &'static str {
     signal.as_str().trim_start_matches("SIG")
+}
+
+/// A value that flags and files both write as text (files may also use a
+/// number, or a list for list-like values).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Value<T>(pub T);
+
+impl<T> From<Value<T>> for Option<T> {
+    fn from(value: Value<T>) -> Option<T> {
+        Some(value.0)
+    }
+}
+
+macro_rules! value_into_plain {
+    ($($t:ty),*) => {$(
+        impl From<Value<$t>> for $t {
+            fn from(value: Value<$t>) -> $t {
+                value.0
+            }
+        }
+    )*};
+}
+value_into_plain!(Duration, Signal, Factor);
+
+/// Values that can be read from text.
+pub trait FromText: Sized {
+    const EXPECTING: &'static str;
+    fn from_text(text: &str) -> Result<Self, String>;
+}
+
+impl FromText for Duration {
+    const EXPECTING: &'static str = "a duration such as \"500ms\" or a number of seconds";
+    fn from_text(text: &str) -> Result<Self, String> {
+        duration(text)
+    }
+}
+
+impl FromText for Signal {
+    const EXPECTING: &'static str = "a signal name such as \"TERM\" or a number";
+    fn from_text(text: &str) -> Result<Self, String> {
+        signal(text)
+    }
+}
+
+impl FromText for ExitCodes {
+    const EXPECTING: &'static str = "exit codes such as \"1,40-45,255\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        ExitCodes::parse(text)
+    }
+}
+
+/// The delay list of `--delays`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DelayList(pub Vec<Duration>);
+
+impl FromText for DelayList {
+    const EXPECTING: &'static str = "a list of durations such as \"1s,5s,30s\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        delay_list(text).map(DelayList)
+    }
+}
+
+/// The multiplier of exponential backoff: a finite number above zero.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Factor(pub f64);
+
+impl FromText for Factor {
+    const EXPECTING: &'static str = "a number above zero such as 2 or 1.5";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text.trim().parse::<f64>() {
+            Ok(f) if f.is_finite() && f > 0.0 => Ok(Factor(f)),
+            _ => Err(format!(
+                "invalid factor {text:?}: must be a number above zero, such as 2 or 1.5"
+            )),
+        }
+    }
+}
+
+impl<'de, T: FromText> Deserialize<'de> for Value<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+struct TextVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: FromText> Visitor<'de> for TextVisitor<T> {
+    type Value = Value<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        T::from_text(text).map(Value).map_err(E::custom)
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        self.visit_str(&n.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        self.visit_str(&n.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        self.visit_str(&n.to_string())
+    }
+
+    /// A list, such as `delays = ["1s", "5s"]` or `exit_codes = [1, 255]`.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Scalar>()? {
+            items.push(item.0);
+        }
+        self.visit_str(&items.join(","))
+    }
+}
+
+/// One list item: a string or a number, kept as text.
+struct Scalar(String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// Text such as a pattern, with where a config file had it (a byte range of
+/// the file), so that a message about it can name the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub text: String,
+    pub span: Option<Range<usize>>,
+}
+
+impl Located {
+    pub fn new(text: impl Into<String>) -> Located {
+        Located {
+            text: text.into(),
+            span: None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Located {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = toml::Spanned::<String>::deserialize(deserializer)?;
+        Ok(Located {
+            span: Some(spanned.span()),
+            text: spanned.into_inner(),
+        })
+    }
+}
+
+/// A setting that is one of a few names, such as `-b exponential`.
+pub trait Choice: Copy + PartialEq + 'static {
+    const ALL: &'static [(&'static str, Self)];
+
+    fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, v)| *v == self).map_or("?", |(n, _)| n)
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// The form of retry-on's own lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Choice for LogFormat {
+    const ALL: &'static [(&'static str, Self)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
+}
+
+/// A value written back as text, for `--explain`; `None` for a setting
+/// that is not set.
+pub trait ToText {
+    fn to_text(&self) -> Option<String>;
+}
+
+impl<T: ToText> ToText for Option<T> {
+    fn to_text(&self) -> Option<String> {
+        self.as_ref().and_then(ToText::to_text)
+    }
+}
+
+macro_rules! to_text_by {
+    ($($t:ty => $show:expr),* $(,)?) => {$(
+        impl ToText for $t {
+            fn to_text(&self) -> Option<String> {
+                #[allow(clippy::redundant_closure_call)]
+                Some(($show)(self))
+            }
+        }
+    )*};
+}
+
+to_text_by! {
+    bool => bool::to_string,
+    u32 => u32::to_string,
+    u64 => u64::to_string,
+    f64 => f64::to_string,
+    Duration => |d: &Duration| show_duration(*d),
+    Signal => |s: &Signal| signal_name(*s).to_string(),
+    ExitCodes => ExitCodes::to_string,
+    DelayList => DelayList::to_string,
+    Factor => |f: &Factor| f.0.to_string(),
+    PathBuf => |p: &PathBuf| p.display().to_string(),
+    String => String::clone,
+    LogFormat => |f: &LogFormat| f.name().to_string(),
+}
+
+impl fmt::Display for DelayList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: Vec<String> = self.0.iter().map(|d| show_duration(*d)).collect();
+        f.write_str(&items.join(","))
+    }
 }
 
 #[cfg(test)]

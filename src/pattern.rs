@@ -24,6 +24,47 @@ pub struct PatternSpec {
     /// Literal text, not a regex (`-F`).
     pub fixed: bool,
     pub ignore_case: bool,
+    /// Where it was written, for messages.
+    pub origin: PatternOrigin,
+    /// Which layer of settings it came from, for `--explain`.
+    pub source: String,
+}
+
+/// Where a pattern was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatternOrigin {
+    /// On the command line, with this flag.
+    Flag(&'static str),
+    /// In a config file: its name, line, column and key.
+    File(String),
+}
+
+impl PatternSpec {
+    /// A message about this pattern that says where it was written.
+    fn complaint(&self, what: &str) -> String {
+        match &self.origin {
+            PatternOrigin::Flag(flag) => format!("{what} {:?} in {flag}", self.text),
+            PatternOrigin::File(place) => format!("{place}: {what} {:?}", self.text),
+        }
+    }
+}
+
+/// The compiled patterns of a run.
+pub struct Patterns {
+    pub stderr: Option<PatternSet>,
+    pub stdout: Option<PatternSet>,
+    pub abort: Option<PatternSet>,
+}
+
+impl Patterns {
+    /// Compiles each list; a bad pattern is an error that says where it was written.
+    pub fn compile(stderr: &[PatternSpec], stdout: &[PatternSpec], abort: &[PatternSpec]) -> Result<Patterns, String> {
+        Ok(Patterns {
+            stderr: PatternSet::compile(stderr, "--pattern")?,
+            stdout: PatternSet::compile(stdout, "--stdout-pattern")?,
+            abort: PatternSet::compile(abort, "--abort-on")?,
+        })
+    }
 }
 
 /// A compiled list of patterns.
@@ -62,7 +103,7 @@ impl PatternSet {
                 .multi_line(true)
                 .case_insensitive(spec.ignore_case)
                 .build()
-                .map_err(|e| format!("invalid regex {:?} in {option}: {e}", spec.text))?;
+                .map_err(|e| format!("{}: {e}", spec.complaint("invalid regex")))?;
             alternation.push(format!("(?{}:{source})", if spec.ignore_case { "i" } else { "" }));
             each.push(regex);
         }
@@ -286,15 +327,18 @@ impl ScanThread {
 mod tests {
     use super::*;
 
+    fn spec(text: &str, fixed: bool, ignore_case: bool) -> PatternSpec {
+        PatternSpec {
+            text: text.into(),
+            fixed,
+            ignore_case,
+            origin: PatternOrigin::Flag("--pattern"),
+            source: "flag".into(),
+        }
+    }
+
     fn set(patterns: &[&str]) -> PatternSet {
-        let specs: Vec<PatternSpec> = patterns
-            .iter()
-            .map(|p| PatternSpec {
-                text: p.to_string(),
-                fixed: false,
-                ignore_case: false,
-            })
-            .collect();
+        let specs: Vec<PatternSpec> = patterns.iter().map(|p| spec(p, false, false)).collect();
         PatternSet::compile(&specs, "-p").unwrap().unwrap()
     }
 
@@ -356,11 +400,6 @@ mod tests {
 
     #[test]
     fn fixed_strings_and_ignore_case() {
-        let spec = |text: &str, fixed, ignore_case| PatternSpec {
-            text: text.into(),
-            fixed,
-            ignore_case,
-        };
         let s = PatternSet::compile(&[spec("a.c(", true, false), spec("slowdown", false, true)], "-p")
             .unwrap()
             .unwrap();
@@ -375,13 +414,17 @@ mod tests {
 
     #[test]
     fn a_bad_regex_names_itself() {
-        let spec = PatternSpec {
-            text: "a(b".into(),
-            fixed: false,
-            ignore_case: false,
-        };
-        let err = PatternSet::compile(&[spec], "--pattern").unwrap_err();
+        let err = PatternSet::compile(&[spec("a(b", false, false)], "--pattern").unwrap_err();
         assert!(err.contains("\"a(b\"") && err.contains("--pattern"), "{err}");
+        let in_file = PatternSpec {
+            origin: PatternOrigin::File("config f.toml, line 3, column 13, key patterns".into()),
+            ..spec("a(b", false, false)
+        };
+        let err = PatternSet::compile(&[in_file], "--pattern").unwrap_err();
+        assert!(
+            err.starts_with("config f.toml, line 3, column 13, key patterns: invalid regex \"a(b\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    #[cfg(test)]
     pub fn exited(code: i32) -> Outcome {
         Outcome {
             ending: Ending::Exited(code),

@@ -5,19 +5,14 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::parse::{show_duration, signal_name};
+use crate::config::Summary;
+use crate::parse::{LogFormat, ToText, show_duration, signal_name};
 use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
+use crate::settings::{Output, Settings};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
+/// How much retry-on says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verbosity {
     Quiet,
@@ -34,10 +29,15 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(verbosity: Verbosity, format: LogFormat, attempts: u32) -> Reporter {
+    pub fn new(output: &Output, attempts: u32) -> Reporter {
+        let verbosity = match (output.quiet, output.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, true) => Verbosity::Verbose,
+            (false, false) => Verbosity::Normal,
+        };
         Reporter {
             verbosity,
-            format,
+            format: output.log_format,
             attempts,
             started: Instant::now(),
         }
@@ -137,12 +137,33 @@ impl Reporter {
         }
     }
 
-    pub fn lock_timed_out(&self, path: &std::path::Path, waited: Duration) {
-        Reporter::error(&format!(
-            "could not take the lock on {} within {}",
-            path.display(),
-            show_duration(waited)
-        ));
+    pub fn interrupted_while_waiting_for_lock(&self, attempt: u32, signal: Signal) {
+        match self.format {
+            LogFormat::Json => self.event(
+                "give_up",
+                attempt,
+                json!({ "reason": "interrupted", "signal": signal.as_str() }),
+            ),
+            LogFormat::Text => self.line(&format!(
+                "interrupted by {} while waiting for the lock; not running the command",
+                signal.as_str()
+            )),
+        }
+    }
+
+    pub fn deadline_while_waiting_for_lock(&self, attempt: u32, path: &std::path::Path) {
+        match self.format {
+            LogFormat::Json => self.event(
+                "give_up",
+                attempt,
+                json!({ "reason": "deadline", "lock": path.display().to_string() }),
+            ),
+            LogFormat::Text => self.line(&format!(
+                "{}: the --max-time deadline passed while waiting for the lock on {}; giving up",
+                self.attempt(attempt),
+                path.display()
+            )),
+        }
     }
 
     /// A failure of retry-on itself; printed even with `--quiet`.
@@ -282,61 +303,90 @@ fn write_stderr(text: &str) {
 }
 
 /// The text of `--explain`: every setting with its source, then the schedule.
-pub fn explain(settings: &crate::config::Settings) -> String {
+pub fn explain(settings: &Settings) -> String {
+    let mut rows: Vec<(&str, String, String)> = Vec::new();
+    for (key, specs) in settings.matching.lists() {
+        for spec in specs {
+            let flags = match (spec.fixed, spec.ignore_case) {
+                (false, false) => "",
+                (true, false) => " (fixed)",
+                (false, true) => " (ignore case)",
+                (true, true) => " (fixed, ignore case)",
+            };
+            rows.push((key, format!("{}{flags}", spec.text), spec.source.clone()));
+        }
+        if specs.is_empty() {
+            rows.push((key, "none".to_string(), "built-in".to_string()));
+        }
+    }
+    for (key, value) in settings.keys() {
+        rows.push((key, value_text(key, value), settings.sources.of(key).to_string()));
+    }
     let mut out = String::new();
     if !settings.command.is_empty() {
         out.push_str(&format!("command: {}\n", shell_words(&settings.command)));
     }
-    let width = settings
-        .explained
+    let width = rows.iter().map(|(key, _, _)| key.len()).max().unwrap_or(0);
+    let value_width = rows
         .iter()
-        .map(|(key, _, _)| key.len())
-        .max()
-        .unwrap_or(0);
-    let value_width = settings
-        .explained
-        .iter()
-        .map(|(_, value, _)| value.chars().count())
+        .map(|(_, v, _)| v.chars().count())
         .max()
         .unwrap_or(0)
         .min(48);
-    for (key, value, source) in &settings.explained {
+    for (key, value, source) in &rows {
         out.push_str(&format!("{key:<width$}  {value:<value_width$}  ({source})\n"));
     }
-    let retries = match settings.attempts {
-        0 => 10,
-        n => n as usize - 1,
-    };
-    let delays: Vec<Duration> = settings.schedule.delays().take(retries).collect();
-    let shown: Vec<String> = delays.iter().map(|d| show_duration(*d)).collect();
-    let total: Duration = delays.iter().sum();
-    let attempts = match settings.attempts {
-        0 => "unlimited attempts".to_string(),
-        1 => "1 attempt".to_string(),
-        n => format!("{n} attempts"),
-    };
-    match (settings.attempts, shown.is_empty()) {
-        (_, true) => out.push_str(&format!("schedule: no waits ({attempts})\n")),
-        (0, false) => out.push_str(&format!(
-            "schedule: waits of {}, … between {attempts}\n",
-            shown.join(", ")
-        )),
-        _ => out.push_str(&format!(
-            "schedule: waits of {} between {attempts} ({} of waiting at most)\n",
-            shown.join(", "),
-            show_duration(total)
-        )),
-    }
-    if settings.schedule.jitter != crate::backoff::Jitter::None && settings.schedule.seed.is_none() {
+    out.push_str(&schedule_line(settings));
+    let schedule = &settings.schedule;
+    if schedule.jitter != crate::backoff::Jitter::None && schedule.seed.is_none() {
         out.push_str("note: jittered without --seed, so each run draws other waits\n");
     }
     out
 }
 
+/// A setting's value as `--explain` and `--help` show it, with what an
+/// unset or zero value means where that is not plain.
+pub fn value_text(key: &str, value: &dyn ToText) -> String {
+    match (key, value.to_text()) {
+        ("attempts", Some(n)) if n == "0" => "0 (no limit)".to_string(),
+        ("seed", None) => "none (random)".to_string(),
+        ("lock_timeout", None) => "none (wait)".to_string(),
+        (_, Some(text)) => text,
+        (_, None) => "none".to_string(),
+    }
+}
+
+/// `schedule: waits of 1s, 2s, … between N attempts (… of waiting at most)`.
+fn schedule_line(settings: &Settings) -> String {
+    let attempts = settings.schedule.attempts;
+    let retries = match attempts {
+        0 => 10,
+        n => n as usize - 1,
+    };
+    let backoff = settings.schedule.backoff();
+    let delays: Vec<Duration> = backoff.delays().take(retries).collect();
+    let shown: Vec<String> = delays.iter().map(|d| show_duration(*d)).collect();
+    let total: Duration = delays.iter().sum();
+    let attempts_text = match attempts {
+        0 => "unlimited attempts".to_string(),
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    };
+    match (attempts, shown.is_empty()) {
+        (_, true) => format!("schedule: no waits ({attempts_text})\n"),
+        (0, false) => format!("schedule: waits of {}, … between {attempts_text}\n", shown.join(", ")),
+        _ => format!(
+            "schedule: waits of {} between {attempts_text} ({} of waiting at most)\n",
+            shown.join(", "),
+            show_duration(total)
+        ),
+    }
+}
+
 /// The text of `--list-profiles`.
-pub fn profiles(list: &[(String, String, crate::config::Origin)]) -> String {
-    let width = list.iter().map(|(name, _, _)| name.len()).max().unwrap_or(0);
+pub fn profiles(list: &[Summary]) -> String {
+    let width = list.iter().map(|s| s.name.len()).max().unwrap_or(0);
     list.iter()
-        .map(|(name, description, origin)| format!("{name:<width$}  {description}  ({origin})\n"))
+        .map(|s| format!("{:<width$}  {}  ({})\n", s.name, s.description, s.origin))
         .collect()
 }

@@ -33,10 +33,6 @@ impl SpillBuffer {
         self.spilled + self.memory.len() as u64
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn append(&mut self, data: &[u8]) {
         self.memory.extend_from_slice(data);
         if self.memory.len() > IN_MEMORY && !self.unspillable && self.spill().is_err() {

@@ -27,9 +27,11 @@ use nix::unistd::{Whence, isatty, lseek};
 
 use crate::spool::SpillBuffer;
 
-const CHUNK: usize = 64 * 1024;
+/// The size of each read of our stdin, and of each copy into a child's pipe.
+const COPY_SIZE: usize = 64 * 1024;
 
 pub enum Stdin {
+    /// Every attempt uses retry-on's own stdin as it is.
     Inherit,
     /// A regular file, rewound to this offset before each attempt.
     Rewind(i64),
@@ -56,8 +58,9 @@ impl Stdin {
         Stdin::Replay(Arc::new(Replay::default()))
     }
 
-    /// The child's stdin for the next attempt.
-    pub fn for_attempt(&self) -> Stdio {
+    /// The child's stdin for the next attempt; a regular file is rewound
+    /// to where it started.
+    pub fn rewind_for_attempt(&self) -> Stdio {
         match self {
             Stdin::Inherit => Stdio::inherit(),
             Stdin::Rewind(offset) => {
@@ -87,7 +90,7 @@ impl Stdin {
                 .name("stdin-feeder".into())
                 .spawn(move || {
                     if let Ok(pipe) = handed.recv() {
-                        replay.pump(&pipe, &Stop { flag: &stop, woken });
+                        replay.pump(&pipe, &FeedStop { flag: &stop, woken });
                     }
                 })
                 .ok()?
@@ -135,13 +138,13 @@ impl Drop for Feeding {
 }
 
 /// How a feeder learns that its attempt is over.
-struct Stop<'a> {
+struct FeedStop<'a> {
     flag: &'a AtomicBool,
     /// Readable (at its end) once the attempt is over.
     woken: PipeReader,
 }
 
-impl Stop<'_> {
+impl FeedStop<'_> {
     fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
@@ -188,7 +191,7 @@ impl Replay {
 
     /// Reads our stdin a chunk at a time, each time a feeder asks for more.
     fn read_while_wanted(&self) {
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; COPY_SIZE];
         loop {
             let mut state = self.lock();
             while !state.wanted {
@@ -213,8 +216,8 @@ impl Replay {
 
     /// Copies the spool into `pipe` from the start, waiting for more as the
     /// child takes it, until the end of our stdin or until `stop`.
-    fn pump(&self, pipe: &OwnedFd, stop: &Stop<'_>) {
-        let mut buf = vec![0u8; CHUNK];
+    fn pump(&self, pipe: &OwnedFd, stop: &FeedStop<'_>) {
+        let mut buf = vec![0u8; COPY_SIZE];
         let mut offset = 0u64;
         loop {
             let mut state = self.lock();
@@ -236,7 +239,7 @@ impl Replay {
                 return;
             };
             drop(state);
-            if write_all(pipe, &buf[..n], stop).is_err() {
+            if write_to_child(pipe, &buf[..n], stop).is_err() {
                 return;
             }
             offset += n as u64;
@@ -263,7 +266,7 @@ fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
 
 /// Writes to the child's (non-blocking) pipe, waiting for room or for `stop`,
 /// so that a child that stops reading cannot keep the feeder.
-fn write_all(pipe: &OwnedFd, mut data: &[u8], stop: &Stop<'_>) -> io::Result<()> {
+fn write_to_child(pipe: &OwnedFd, mut data: &[u8], stop: &FeedStop<'_>) -> io::Result<()> {
     while !data.is_empty() {
         match nix::unistd::write(pipe, data) {
             Ok(n) => data = &data[n..],

@@ -10,9 +10,10 @@
 
 use std::os::fd::BorrowedFd;
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, killpg, raise, sigprocmask};
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-use nix::unistd::{Pid, getpgrp, isatty, tcgetpgrp, tcsetpgrp};
+use nix::sys::signal::{Signal, killpg, raise};
+use nix::unistd::{Pid, getpgrp, isatty};
+
+use crate::platform::{foreground_group, set_foreground_group, stopped_by};
 
 /// The terminal on retry-on's stdin, stdout or stderr.
 pub struct Terminal {
@@ -30,18 +31,11 @@ impl Terminal {
     }
 
     fn foreground(&self) -> Option<Pid> {
-        tcgetpgrp(borrow(self.fd)).ok()
+        foreground_group(borrow(self.fd))
     }
 
     fn set_foreground(&self, group: Pid) {
-        // From a background group this would stop retry-on with SIGTTOU,
-        // unless that is blocked while it happens.
-        let mut ttou = SigSet::empty();
-        ttou.add(Signal::SIGTTOU);
-        let mut old = SigSet::empty();
-        let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old));
-        let _ = tcsetpgrp(borrow(self.fd), group);
-        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        set_foreground_group(borrow(self.fd), group);
     }
 
     /// Looks at the attempt (process group `group`, led by `group`): if the
@@ -49,8 +43,7 @@ impl Terminal {
     /// suspended (Ctrl-Z) while it had the terminal, suspends retry-on too
     /// until `fg`, then lends the terminal again. Returns whether it lent it.
     pub fn watch(&self, group: Pid, lent: bool) -> bool {
-        let flags = WaitPidFlag::WSTOPPED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        let Ok(WaitStatus::Stopped(_, signal)) = waitid(Id::Pid(group), flags) else {
+        let Some(signal) = stopped_by(group) else {
             return false;
         };
         match signal {

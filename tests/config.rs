@@ -267,6 +267,31 @@ fn a_bad_regex_in_a_profile_is_an_error() {
         .stderr(contains("\"a(\""));
 }
 
+/// A bad regex in a file used to be reported as `invalid regex "(" in
+/// --pattern`, as if it had been typed on the command line.
+#[test]
+fn a_bad_regex_in_a_config_file_names_the_file_line_and_key() {
+    let dir = tempdir();
+    let text = "[defaults]\nattempts = 2\n\n[profile.p]\nabort_on = [\"fine\", \"(\"]\n";
+    let file = write(dir.path(), "c.toml", text);
+    let place = format!(
+        "config {}, line 5, column 21, key abort_on: invalid regex \"(\"",
+        file.display()
+    );
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["-P", "p", "--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains(place));
+    retry_on()
+        .args(["--abort-on", "(", "--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains("invalid regex \"(\" in --abort-on"));
+}
+
 #[test]
 fn an_unknown_profile_lists_the_ones_that_exist() {
     let dir = tempdir();

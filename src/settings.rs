@@ -1,0 +1,396 @@
+//! Everything a run needs, resolved once from layers of what the user typed
+//! (flags, a profile, the user file's `[defaults]`) over the built-in
+//! defaults, with where each value came from. Nothing after this looks at
+//! flags or files.
+//!
+//! The settings are grouped as the command line is. Each group is declared
+//! once with [`group!`]: its keys, their types and their defaults; that one
+//! declaration gives the struct, its resolution and its keys for `--explain`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::backoff::{self, Backoff, Jitter};
+use crate::cli::Layer;
+use crate::parse::{DelayList, ExitCodes, Factor, LogFormat, ToText};
+use crate::pattern::{PatternOrigin, PatternSpec};
+
+/// Where a setting came from, for `--explain`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Profile(String),
+    Defaults,
+    BuiltIn,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag => f.write_str("flag"),
+            Source::Profile(name) => write!(f, "profile {name}"),
+            Source::Defaults => f.write_str("defaults"),
+            Source::BuiltIn => f.write_str("built-in"),
+        }
+    }
+}
+
+/// A text that layers are read from, which can say where in it a value was.
+pub trait Place {
+    /// Where the value at byte range `span`, under `key`, was: for messages.
+    fn place(&self, span: &Range<usize>, key: &str) -> String;
+}
+
+/// A layer of settings, where it came from, and the text it was read from
+/// (`None` for flags).
+pub struct Placed<'a> {
+    pub layer: &'a Layer,
+    pub source: Source,
+    pub text: Option<&'a dyn Place>,
+}
+
+/// The layers of a run, strongest first.
+pub struct Layers<'a>(pub Vec<Placed<'a>>);
+
+impl Layers<'_> {
+    /// The value of the strongest layer that sets it, else `default`; records its source.
+    fn pick<T, L: Clone + Into<T>>(
+        &self,
+        key: &'static str,
+        field: impl Fn(&Layer) -> &Option<L>,
+        default: impl FnOnce() -> T,
+        sources: &mut Sources,
+    ) -> T {
+        for placed in &self.0 {
+            if let Some(value) = field(placed.layer) {
+                sources.0.insert(key, placed.source.clone());
+                return value.clone().into();
+            }
+        }
+        sources.0.insert(key, Source::BuiltIn);
+        default()
+    }
+
+    /// Gathers one pattern list from every layer. Each pattern is read with
+    /// the `fixed_strings` and `ignore_case` of its own layer or, where that
+    /// layer does not say, of the layers below it; a flag never changes how a
+    /// profile's patterns are read.
+    fn patterns(
+        &self,
+        key: &'static str,
+        flag: &'static str,
+        list: impl Fn(&Layer) -> &Option<Vec<crate::parse::Located>>,
+    ) -> Vec<PatternSpec> {
+        let mut specs = Vec::new();
+        for (index, placed) in self.0.iter().enumerate() {
+            let Some(texts) = list(placed.layer) else { continue };
+            let below = &self.0[index..];
+            let fixed = below.iter().find_map(|p| p.layer.fixed_strings).unwrap_or(false);
+            let ignore_case = below.iter().find_map(|p| p.layer.ignore_case).unwrap_or(false);
+            for text in texts {
+                let origin = match (placed.text, &text.span) {
+                    (Some(file), Some(span)) => PatternOrigin::File(file.place(span, key)),
+                    _ => PatternOrigin::Flag(flag),
+                };
+                specs.push(PatternSpec {
+                    text: text.text.clone(),
+                    fixed,
+                    ignore_case,
+                    origin,
+                    source: placed.source.to_string(),
+                });
+            }
+        }
+        specs
+    }
+}
+
+/// The source of each key that is not a pattern list.
+#[derive(Clone, Debug, Default)]
+pub struct Sources(BTreeMap<&'static str, Source>);
+
+impl Sources {
+    pub fn of(&self, key: &str) -> Source {
+        self.0.get(key).cloned().unwrap_or(Source::BuiltIn)
+    }
+}
+
+/// Declares a settings group: each key with its type and default. A key is
+/// a field of [`Layer`] of the same name, whose value converts (`Into`) to
+/// the key's type.
+macro_rules! group {
+    ($(#[$doc:meta])* pub struct $group:ident {
+        $($(#[$key_doc:meta])* $key:ident: $ty:ty = $default:expr,)*
+    }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub struct $group {
+            $($(#[$key_doc])* pub $key: $ty,)*
+        }
+
+        impl $group {
+            fn resolve(layers: &Layers<'_>, sources: &mut Sources) -> $group {
+                $group {
+                    $($key: layers.pick(stringify!($key), |l| &l.$key, || $default, sources),)*
+                }
+            }
+
+            /// Each key with its value, in declaration order.
+            pub fn keys(&self) -> Vec<(&'static str, &dyn ToText)> {
+                vec![$((stringify!($key), &self.$key as &dyn ToText),)*]
+            }
+        }
+    };
+}
+
+group! {
+    /// When to try again, and for how long.
+    pub struct Schedule {
+        /// Total attempts; 0 means no limit.
+        attempts: u32 = 5,
+        /// The first delay.
+        delay: Duration = Duration::from_secs(1),
+        backoff: Backoff = Backoff::Exponential,
+        /// The multiplier of exponential backoff.
+        factor: Factor = Factor(2.0),
+        /// The cap on any single delay.
+        max_delay: Duration = Duration::from_secs(60),
+        /// An explicit list whose last value repeats.
+        delays: Option<DelayList> = None,
+        jitter: Jitter = Jitter::None,
+        seed: Option<u64> = None,
+        /// A deadline for the whole run.
+        max_time: Option<Duration> = None,
+    }
+}
+
+group! {
+    /// How each attempt is run.
+    pub struct Process {
+        timeout: Option<Duration> = None,
+        kill_signal: Signal = Signal::SIGTERM,
+        kill_after: Duration = Duration::from_secs(5),
+        /// Run in retry-on's process group instead of a new one.
+        foreground: bool = false,
+        hold_stdout: bool = false,
+        lock: Option<PathBuf> = None,
+        lock_timeout: Option<Duration> = None,
+    }
+}
+
+group! {
+    /// What retry-on itself prints.
+    pub struct Output {
+        quiet: bool = false,
+        verbose: bool = false,
+        log_format: LogFormat = LogFormat::Text,
+    }
+}
+
+group! {
+    /// Retry conditions other than patterns.
+    pub struct Conditions {
+        exit_codes: Option<ExitCodes> = None,
+    }
+}
+
+/// What makes an attempt worth retrying, or not.
+#[derive(Clone, Debug)]
+pub struct Matching {
+    pub patterns: Vec<PatternSpec>,
+    pub stdout_patterns: Vec<PatternSpec>,
+    pub abort_on: Vec<PatternSpec>,
+    pub conditions: Conditions,
+}
+
+impl Matching {
+    fn resolve(layers: &Layers<'_>, sources: &mut Sources) -> Matching {
+        Matching {
+            patterns: layers.patterns("patterns", "--pattern", |l| &l.patterns),
+            stdout_patterns: layers.patterns("stdout_patterns", "--stdout-pattern", |l| &l.stdout_patterns),
+            abort_on: layers.patterns("abort_on", "--abort-on", |l| &l.abort_on),
+            conditions: Conditions::resolve(layers, sources),
+        }
+    }
+
+    /// Each pattern list with its key, in `--explain` order.
+    pub fn lists(&self) -> [(&'static str, &[PatternSpec]); 3] {
+        [
+            ("patterns", &self.patterns),
+            ("stdout_patterns", &self.stdout_patterns),
+            ("abort_on", &self.abort_on),
+        ]
+    }
+}
+
+/// Everything a run needs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub command: Vec<OsString>,
+    pub matching: Matching,
+    pub schedule: Schedule,
+    pub process: Process,
+    pub output: Output,
+    pub sources: Sources,
+}
+
+impl Settings {
+    /// Resolves `layers` (strongest first) over the built-in defaults.
+    pub fn resolve(command: Vec<OsString>, layers: &Layers<'_>) -> Settings {
+        let mut sources = Sources::default();
+        Settings {
+            command,
+            matching: Matching::resolve(layers, &mut sources),
+            schedule: Schedule::resolve(layers, &mut sources),
+            process: Process::resolve(layers, &mut sources),
+            output: Output::resolve(layers, &mut sources),
+            sources,
+        }
+    }
+
+    /// The built-in defaults alone.
+    pub fn defaults() -> Settings {
+        Settings::resolve(Vec::new(), &Layers(Vec::new()))
+    }
+
+    /// Every key that is not a pattern list, with its value, group by group.
+    pub fn keys(&self) -> Vec<(&'static str, &dyn ToText)> {
+        let mut keys = self.matching.conditions.keys();
+        keys.extend(self.schedule.keys());
+        keys.extend(self.process.keys());
+        keys.extend(self.output.keys());
+        keys
+    }
+}
+
+impl Schedule {
+    /// The backoff schedule these settings describe.
+    pub fn backoff(&self) -> backoff::Schedule {
+        backoff::Schedule {
+            backoff: self.backoff,
+            delay: self.delay,
+            factor: self.factor.0,
+            max_delay: self.max_delay,
+            delays: self.delays.clone().map(|d| d.0),
+            jitter: self.jitter,
+            seed: self.seed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Located, Value};
+
+    fn layer(edit: impl FnOnce(&mut Layer)) -> Layer {
+        let mut layer = Layer::default();
+        edit(&mut layer);
+        layer
+    }
+
+    fn placed(layer: &Layer, source: Source) -> Placed<'_> {
+        Placed {
+            layer,
+            source,
+            text: None,
+        }
+    }
+
+    #[test]
+    fn the_strongest_layer_that_sets_a_key_wins_and_is_named() {
+        let flags = layer(|l| l.attempts = Some(4));
+        let profile = layer(|l| {
+            l.attempts = Some(8);
+            l.delay = Some(Value(Duration::from_millis(500)));
+        });
+        let defaults = layer(|l| l.jitter = Some(Jitter::Equal));
+        let layers = Layers(vec![
+            placed(&flags, Source::Flag),
+            placed(&profile, Source::Profile("deploy".into())),
+            placed(&defaults, Source::Defaults),
+        ]);
+        let settings = Settings::resolve(Vec::new(), &layers);
+        assert_eq!(settings.schedule.attempts, 4);
+        assert_eq!(settings.sources.of("attempts"), Source::Flag);
+        assert_eq!(settings.schedule.delay, Duration::from_millis(500));
+        assert_eq!(settings.sources.of("delay"), Source::Profile("deploy".into()));
+        assert_eq!(settings.schedule.jitter, Jitter::Equal);
+        assert_eq!(settings.sources.of("jitter"), Source::Defaults);
+        assert_eq!(settings.schedule.factor, Factor(2.0));
+        assert_eq!(settings.sources.of("factor"), Source::BuiltIn);
+    }
+
+    #[test]
+    fn defaults_give_five_attempts_from_one_second_doubling() {
+        let defaults = Settings::defaults();
+        assert_eq!(defaults.schedule.attempts, 5);
+        let waits: Vec<u64> = defaults
+            .schedule
+            .backoff()
+            .delays()
+            .take(4)
+            .map(|d| d.as_secs())
+            .collect();
+        assert_eq!(waits, vec![1, 2, 4, 8]);
+        assert_eq!(defaults.process.kill_signal, Signal::SIGTERM);
+        assert!(defaults.matching.patterns.is_empty());
+    }
+
+    #[test]
+    fn pattern_lists_add_up_and_each_keeps_its_own_layer_s_modifiers() {
+        let flags = layer(|l| {
+            l.patterns = Some(vec![Located::new("a.b")]);
+            l.fixed_strings = Some(true);
+        });
+        let profile = layer(|l| {
+            l.patterns = Some(vec![Located::new("x+")]);
+            l.ignore_case = Some(true);
+        });
+        let layers = Layers(vec![
+            placed(&flags, Source::Flag),
+            placed(&profile, Source::Profile("p".into())),
+        ]);
+        let patterns = Settings::resolve(Vec::new(), &layers).matching.patterns;
+        let seen: Vec<(&str, bool, bool)> = patterns
+            .iter()
+            .map(|p| (p.text.as_str(), p.fixed, p.ignore_case))
+            .collect();
+        assert_eq!(seen, vec![("a.b", true, true), ("x+", false, true)]);
+        assert_eq!(patterns[1].source, "profile p");
+    }
+
+    #[test]
+    fn a_file_pattern_is_placed_in_its_file_and_a_flag_pattern_by_its_flag() {
+        let file = layer(|l| {
+            l.abort_on = Some(vec![Located {
+                text: "(".into(),
+                span: Some(10..13),
+            }])
+        });
+        let flags = layer(|l| l.abort_on = Some(vec![Located::new(")")]));
+        struct Spans;
+        impl Place for Spans {
+            fn place(&self, span: &Range<usize>, key: &str) -> String {
+                format!("at {}..{} key {key}", span.start, span.end)
+            }
+        }
+        let layers = Layers(vec![
+            placed(&flags, Source::Flag),
+            Placed {
+                layer: &file,
+                source: Source::Defaults,
+                text: Some(&Spans),
+            },
+        ]);
+        let abort = Settings::resolve(Vec::new(), &layers).matching.abort_on;
+        assert_eq!(abort[0].origin, PatternOrigin::Flag("--abort-on"));
+        assert_eq!(abort[1].origin, PatternOrigin::File("at 10..13 key abort_on".into()));
+    }
+}

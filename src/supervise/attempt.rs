@@ -1,0 +1,145 @@
+//! The state of one running attempt, with one method per event.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, ChildStderr, ChildStdout};
+
+use super::group::{Lifecycle, Limits, ProcessGroup};
+use super::pump::{Pump, write_out};
+use super::{Attempt, DRAIN_GRACE, Ended, ending};
+use crate::error::Error;
+use crate::pattern::Hit;
+use crate::policy::{Matched, Outcome, Stream};
+use crate::signals::Signals;
+use crate::spool::SpillBuffer;
+use crate::terminal::Terminal;
+
+/// How often an attempt that may need the terminal is checked for having
+/// been stopped by it.
+const TERMINAL_CHECK: Duration = Duration::from_millis(100);
+
+pub struct AttemptState<'a> {
+    pub life: Lifecycle,
+    pub stderr: Pump<ChildStderr>,
+    pub stdout: Pump<ChildStdout>,
+    /// The attempt's stdout, with `--hold-stdout`.
+    held_stdout: Option<SpillBuffer>,
+    /// retry-on's own stdout was closed under the command.
+    output_closed: bool,
+    /// When output stops being read after the exit.
+    drain_until: Option<Instant>,
+    terminal: Option<&'a Terminal>,
+    terminal_check: Option<Instant>,
+    /// Whether the attempt was lent the terminal.
+    lent: bool,
+}
+
+impl<'a> AttemptState<'a> {
+    pub fn new(attempt: &Attempt<'a>, group: ProcessGroup, limits: Limits, child: &mut Child) -> Result<Self, Error> {
+        let patterns = attempt.patterns;
+        let terminal = attempt.terminal.filter(|_| group.whole);
+        Ok(AttemptState {
+            life: Lifecycle::new(group, limits),
+            stderr: Pump::new(child.stderr.take(), patterns.stderr.as_ref(), patterns.abort.as_ref())?,
+            stdout: Pump::new(child.stdout.take(), patterns.stdout.as_ref(), patterns.abort.as_ref())?,
+            held_stdout: attempt.process.hold_stdout.then(SpillBuffer::new),
+            output_closed: false,
+            drain_until: None,
+            terminal,
+            terminal_check: terminal.map(|_| Instant::now() + TERMINAL_CHECK),
+            lent: false,
+        })
+    }
+
+    /// Whether there is still something to wait for: the command, or its output.
+    pub fn running(&self) -> bool {
+        !self.life.exited() || self.stderr.is_open() || self.stdout.is_open()
+    }
+
+    pub fn on_exit(&mut self, status: std::process::ExitStatus) {
+        self.life.on_exit(status);
+        self.drain_until = Some(Instant::now() + DRAIN_GRACE);
+        // What the command wrote before it exited is passed on in full, however long that takes.
+        self.stderr.owe_pending();
+        self.stdout.owe_pending();
+    }
+
+    /// When to stop reading output: the grace after the exit, once what was
+    /// owed has been passed on.
+    pub fn drain_due(&self) -> Option<Instant> {
+        self.drain_until.filter(|_| !self.stderr.owes() && !self.stdout.owes())
+    }
+
+    pub fn terminal_check_due(&self) -> Option<Instant> {
+        self.terminal_check.filter(|_| !self.life.exited())
+    }
+
+    pub fn on_terminal_check(&mut self) {
+        if let Some(terminal) = self.terminal {
+            self.lent |= terminal.watch(self.life.group.leader, self.lent);
+        }
+        self.terminal_check = Some(Instant::now() + TERMINAL_CHECK);
+    }
+
+    pub fn on_stderr(&mut self, read: Option<usize>) {
+        let Some(n) = read else { return };
+        let written = write_out(io::stderr().as_fd(), self.stderr.chunk(n));
+        self.stderr.scan(n);
+        if written.is_err() {
+            // Our stderr is gone: close the command's, as it would be.
+            self.stderr.close();
+        }
+    }
+
+    pub fn on_stdout(&mut self, read: Option<usize>) {
+        let Some(n) = read else { return };
+        let written = match &mut self.held_stdout {
+            Some(held) => {
+                held.append(self.stdout.chunk(n));
+                Ok(())
+            }
+            None => write_out(io::stdout().as_fd(), self.stdout.chunk(n)),
+        };
+        self.stdout.scan(n);
+        if written.is_err() {
+            self.output_closed = true;
+            self.stdout.close();
+        }
+    }
+
+    /// Gives the terminal back, waits for the scanners and, after a stop,
+    /// for the group to be empty; then says how the attempt ended.
+    pub async fn finish(mut self, signals: &mut Signals) -> Result<Ended, Error> {
+        if let Some(terminal) = self.terminal.filter(|_| self.lent) {
+            terminal.take_back();
+        }
+        let stderr_hits = self.stderr.finish();
+        let stdout_hits = self.stdout.finish();
+        self.life.settle(signals).await;
+        let status = self.life.status.expect("an attempt ends only after the command exits");
+        let matched = |stream, hit: &Option<Hit>| {
+            hit.as_ref().map(|hit| Matched {
+                stream,
+                pattern: hit.source.clone(),
+                text: hit.text.clone(),
+            })
+        };
+        let outcome = Outcome {
+            ending: ending(status),
+            stopped: self.life.stopped,
+            interrupted: self.life.interrupted,
+            retry_match: matched(Stream::Stderr, &stderr_hits.retry)
+                .or_else(|| matched(Stream::Stdout, &stdout_hits.retry)),
+            abort_match: matched(Stream::Stderr, &stderr_hits.abort)
+                .or_else(|| matched(Stream::Stdout, &stdout_hits.abort)),
+            output_closed: self.output_closed,
+            had_terminal: self.lent,
+        };
+        Ok(Ended {
+            outcome,
+            held: self.held_stdout,
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! The processes of one child (an attempt, or a hook): signalling them, the
+//! kill-after escalation, and waiting until none is left.
+
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+
+use crate::policy::Stop;
+use crate::signals::Signals;
+
+/// How often a stopped child's process group is checked for survivors.
+const GROUP_POLL: Duration = Duration::from_millis(10);
+
+/// Where signals for a child go: its process group, or the command alone
+/// (`--foreground`).
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessGroup {
+    pub leader: Pid,
+    /// The child leads a group of its own.
+    pub whole: bool,
+}
+
+impl ProcessGroup {
+    /// Sends `signal`, and to a whole group CONT after it, as GNU timeout
+    /// does: a stopped process would otherwise only see the signal once KILL
+    /// came, or never if no KILL follows.
+    pub fn send(self, signal: Signal) {
+        if !self.whole {
+            let _ = kill(self.leader, signal);
+            return;
+        }
+        let _ = killpg(self.leader, signal);
+        if !matches!(signal, Signal::SIGKILL | Signal::SIGCONT | Signal::SIGSTOP) {
+            let _ = killpg(self.leader, Signal::SIGCONT);
+        }
+    }
+
+    fn alive(self) -> bool {
+        crate::platform::group_alive(self.leader)
+    }
+}
+
+/// How a child is stopped when its time is up.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// When to stop it, and why.
+    pub stop_at: Option<(Instant, Stop)>,
+    pub kill_signal: Signal,
+    /// How long after the kill signal KILL follows, if anything is left.
+    pub kill_after: Duration,
+}
+
+/// The life of one child, from spawn to an empty group: its exit, the limit
+/// that stopped it, the signals retry-on forwarded to it, and the pending KILL.
+pub struct Lifecycle {
+    pub group: ProcessGroup,
+    limits: Limits,
+    pub status: Option<ExitStatus>,
+    pub stopped: Option<Stop>,
+    /// A signal that retry-on itself received while the child ran.
+    pub interrupted: Option<Signal>,
+    kill_at: Option<Instant>,
+}
+
+impl Lifecycle {
+    pub fn new(group: ProcessGroup, limits: Limits) -> Lifecycle {
+        Lifecycle {
+            group,
+            limits,
+            status: None,
+            stopped: None,
+            interrupted: None,
+            kill_at: None,
+        }
+    }
+
+    pub fn exited(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// When the child's limit is due, while it runs and is not stopped yet.
+    pub fn stop_due(&self) -> Option<Instant> {
+        let running = self.stopped.is_none() && !self.exited();
+        self.limits.stop_at.map(|(at, _)| at).filter(|_| running)
+    }
+
+    /// When KILL is due, while the child runs.
+    pub fn kill_due(&self) -> Option<Instant> {
+        self.kill_at.filter(|_| !self.exited())
+    }
+
+    pub fn on_exit(&mut self, status: ExitStatus) {
+        self.status = Some(status);
+    }
+
+    /// The limit is up: send the kill signal, and schedule KILL.
+    pub fn on_stop_due(&mut self) {
+        self.stopped = self.limits.stop_at.map(|(_, why)| why);
+        self.group.send(self.limits.kill_signal);
+        self.kill_at = Some(Instant::now() + self.limits.kill_after);
+    }
+
+    pub fn on_kill_due(&mut self) {
+        self.group.send(Signal::SIGKILL);
+        self.kill_at = None;
+    }
+
+    /// A signal to retry-on: forward it. A second Ctrl-C kills at once.
+    pub fn on_signal(&mut self, signal: Signal) {
+        if signal == Signal::SIGINT && self.interrupted == Some(Signal::SIGINT) {
+            self.group.send(Signal::SIGKILL);
+            return;
+        }
+        if signal == Signal::SIGINT || self.interrupted.is_none() {
+            self.interrupted = Some(signal);
+        }
+        // Once the command is reaped its pid may be reused; only its group is safe to signal.
+        if !self.exited() || self.group.whole {
+            self.group.send(signal);
+        }
+        if signal == Signal::SIGINT && self.kill_at.is_none() {
+            self.kill_at = Some(Instant::now() + self.limits.kill_after);
+        }
+    }
+
+    /// After a stop or a Ctrl-C, waits until nothing alive is left in the
+    /// group, sending KILL when it is due.
+    pub async fn settle(&mut self, signals: &mut Signals) {
+        let must_empty = self.stopped.is_some() || self.interrupted == Some(Signal::SIGINT);
+        if !must_empty || !self.group.whole {
+            return;
+        }
+        while self.group.alive() {
+            if self.kill_at.is_some_and(|t| Instant::now() >= t) {
+                self.on_kill_due();
+            }
+            tokio::select! {
+                signal = signals.recv() => {
+                    if signal == Signal::SIGINT {
+                        self.group.send(Signal::SIGKILL);
+                    }
+                    self.interrupted.get_or_insert(signal);
+                }
+                _ = tokio::time::sleep(GROUP_POLL) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Running one attempt: spawn the command in its own process group, stream
+//! and scan its output, enforce the timeout and deadline, forward signals,
+//! and make sure nothing of a stopped attempt outlives it.
+//!
+//! [`group`] owns the life of a child (signals, limits, KILL, an empty
+//! group) and serves any kind of child; [`pump`] passes output on; the
+//! attempt's own state, one method per event, is in [`attempt`].
+
+mod attempt;
+mod group;
+mod pump;
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
+use self::attempt::AttemptState;
+pub use self::group::{Limits, ProcessGroup};
+use crate::clock::alarm;
+use crate::error::Error;
+use crate::pattern::Patterns;
+use crate::policy::{Ending, Outcome, Stop};
+use crate::settings::Process;
+use crate::signals::Signals;
+use crate::spool::SpillBuffer;
+use crate::stdin::Stdin;
+use crate::terminal::Terminal;
+
+/// How long output is still read after the command exits, for a background
+/// process that holds the pipe open. Then retry-on stops reading.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(100);
+
+/// What one attempt needs.
+pub struct Attempt<'a> {
+    pub command: &'a [OsString],
+    pub number: u32,
+    pub attempts: u32,
+    pub process: &'a Process,
+    /// When to stop the attempt, and why.
+    pub stop_at: Option<(Instant, Stop)>,
+    pub stdin: &'a Stdin,
+    pub patterns: &'a Patterns,
+    /// The terminal to lend the attempt if it needs it (not with `--foreground`).
+    pub terminal: Option<&'a Terminal>,
+}
+
+/// How an attempt ended, and its stdout with `--hold-stdout`.
+pub struct Ended {
+    pub outcome: Outcome,
+    pub held: Option<SpillBuffer>,
+}
+
+/// Runs one attempt to its end.
+pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, Error> {
+    let patterns = attempt.patterns;
+    let scan_stderr = patterns.stderr.is_some() || patterns.abort.is_some();
+    let pipe_stdout = patterns.stdout.is_some() || attempt.process.hold_stdout;
+    let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::inherit() };
+
+    let mut command = tokio::process::Command::new(&attempt.command[0]);
+    command
+        .args(&attempt.command[1..])
+        .env("RETRY_ON_ATTEMPT", attempt.number.to_string())
+        .env("RETRY_ON_ATTEMPTS", attempt.attempts.to_string())
+        .stdin(attempt.stdin.rewind_for_attempt())
+        .stdout(piped(pipe_stdout))
+        .stderr(piped(scan_stderr));
+    if !attempt.process.foreground {
+        command.process_group(0);
+    }
+    let mut feeding = attempt.stdin.feeding();
+    let mut child = command.spawn().map_err(|e| spawn_error(&attempt.command[0], e))?;
+    let stdin_pipe = child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok());
+    match &mut feeding {
+        Some(feeding) => feeding.start(stdin_pipe),
+        // Nothing can feed it (no thread or pipe to spare): the command gets an empty stdin, not a hang.
+        None => drop(stdin_pipe),
+    }
+    let group = ProcessGroup {
+        leader: Pid::from_raw(child.id().unwrap_or(0) as i32),
+        whole: !attempt.process.foreground,
+    };
+    let limits = Limits {
+        stop_at: attempt.stop_at,
+        kill_signal: attempt.process.kill_signal,
+        kill_after: attempt.process.kill_after,
+    };
+    let mut state = AttemptState::new(attempt, group, limits, &mut child)?;
+    while state.running() {
+        // Signals, deadlines and the command's exit come before its output, so
+        // that a command (or a background process) that writes without pause
+        // cannot starve them.
+        tokio::select! {
+            biased;
+            signal = signals.recv() => state.life.on_signal(signal),
+            exit = child.wait(), if !state.life.exited() => {
+                state.on_exit(exit.map_err(|e| Error::io("waiting for the command", e))?);
+            }
+            _ = alarm(state.life.stop_due()) => state.life.on_stop_due(),
+            _ = alarm(state.life.kill_due()) => state.life.on_kill_due(),
+            _ = alarm(state.terminal_check_due()) => state.on_terminal_check(),
+            _ = alarm(state.drain_due()) => break,
+            read = state.stderr.read() => state.on_stderr(read),
+            read = state.stdout.read() => state.on_stdout(read),
+        }
+    }
+    state.finish(signals).await
+}
+
+fn spawn_error(program: &OsString, source: io::Error) -> Error {
+    let command = program.to_string_lossy().into_owned();
+    match source.kind() {
+        io::ErrorKind::NotFound => Error::NotFound { command },
+        _ => Error::NotExecutable { command, source },
+    }
+}
+
+/// How a child's process ended, from its wait status.
+fn ending(status: ExitStatus) -> Ending {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(signal)) => Ending::Signaled(signal),
+        (None, None) => Ending::Exited(1),
+    }
+}

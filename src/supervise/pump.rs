@@ -1,0 +1,130 @@
+//! Passing a child's piped output on to retry-on's own stdout or stderr,
+//! with the thread that scans it for patterns.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::error::Error;
+use crate::pattern::{Hits, PatternSet, ScanThread};
+use crate::platform::{grow_pipe, pending_bytes};
+
+/// The size of each read from the command's pipes.
+const READ_SIZE: usize = 128 * 1024;
+
+/// The capacity asked for the command's output pipes (the kernel's default is 64 KiB).
+const PIPE_SIZE: i32 = 1024 * 1024;
+
+/// One piped output stream of the command, with the thread that scans it.
+pub struct Pump<R> {
+    pipe: Option<R>,
+    scan: Option<ScanThread>,
+    buf: Vec<u8>,
+    /// Bytes that were in the pipe when the command exited and are still to be read.
+    owed: usize,
+}
+
+impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
+    pub fn new(pipe: Option<R>, retry: Option<&PatternSet>, abort: Option<&PatternSet>) -> Result<Self, Error> {
+        let Some(pipe) = pipe else {
+            return Ok(Pump {
+                pipe: None,
+                scan: None,
+                buf: Vec::new(),
+                owed: 0,
+            });
+        };
+        grow_pipe(pipe.as_fd(), PIPE_SIZE);
+        let mut scan = match (retry, abort) {
+            (None, None) => None,
+            _ => Some(
+                ScanThread::start(retry.cloned(), abort.cloned(), READ_SIZE)
+                    .map_err(|e| Error::io("cannot start a thread to scan the output", e))?,
+            ),
+        };
+        let buf = scan.as_mut().map_or_else(|| vec![0u8; READ_SIZE], ScanThread::buffer);
+        Ok(Pump {
+            pipe: Some(pipe),
+            scan,
+            buf,
+            owed: 0,
+        })
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// Whether bytes that were in the pipe at the command's exit are still unread.
+    pub fn owes(&self) -> bool {
+        self.owed > 0
+    }
+
+    pub fn close(&mut self) {
+        self.pipe = None;
+        self.owed = 0;
+    }
+
+    /// Notes how much is waiting in the pipe now: it is passed on in full.
+    pub fn owe_pending(&mut self) {
+        if let Some(pipe) = &self.pipe {
+            self.owed = pending_bytes(pipe.as_fd());
+        }
+    }
+
+    /// Reads the next chunk; returns its length, or `None` at the end (and
+    /// the pipe closes). Pends forever when closed, so it can sit in a `select!`.
+    pub async fn read(&mut self) -> Option<usize> {
+        let Some(pipe) = self.pipe.as_mut() else {
+            return std::future::pending().await;
+        };
+        match pipe.read(&mut self.buf).await {
+            Ok(0) | Err(_) => {
+                self.close();
+                None
+            }
+            Ok(n) => {
+                self.owed = self.owed.saturating_sub(n);
+                Some(n)
+            }
+        }
+    }
+
+    pub fn chunk(&self, n: usize) -> &[u8] {
+        &self.buf[..n]
+    }
+
+    /// Hands the chunk just read to the scanner, and takes a fresh buffer.
+    pub fn scan(&mut self, n: usize) {
+        if let Some(scan) = &mut self.scan {
+            let full = std::mem::take(&mut self.buf);
+            scan.scan(full, n);
+            self.buf = scan.buffer();
+        }
+    }
+
+    pub fn finish(&mut self) -> Hits {
+        self.pipe = None;
+        self.scan.take().map(ScanThread::finish).unwrap_or_default()
+    }
+}
+
+/// Writes all of `data` to one of retry-on's own output streams, which may
+/// have been left non-blocking by whoever shares it.
+pub fn write_out(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+                let _ = poll(&mut fds, PollTimeout::NONE);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
