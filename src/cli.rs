@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PathBufValueParser, PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use nix::sys::signal::Signal;
@@ -163,8 +163,8 @@ pub struct Layer {
     pub hold_stdout: Option<bool>,
     /// Hold an exclusive lock on FILE (created if missing) during each attempt, released
     /// during backoff sleeps.
-    #[arg(long, value_name = "FILE", help_heading = "Process")]
-    pub lock: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", value_parser = path(), help_heading = "Process")]
+    pub lock: Option<Value<PathBuf>>,
     /// Give up (exit 125) if --lock is not taken within DURATION.
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, requires = "lock", help_heading = "Process")]
     pub lock_timeout: Option<Value<Duration>>,
@@ -213,6 +213,14 @@ pub struct Selection {
 
 fn text<T: FromText>(text: &str) -> Result<Value<T>, String> {
     T::from_text(text).map(Value)
+}
+
+/// A path, taken as the OS gives it (not only UTF-8), but never empty.
+fn path() -> impl TypedValueParser<Value = Value<PathBuf>> {
+    PathBufValueParser::new().try_map(|path| match path.as_os_str().is_empty() {
+        true => Err("a file path cannot be empty"),
+        false => Ok(Value(path)),
+    })
 }
 
 fn located(text: &str) -> Result<Located, String> {

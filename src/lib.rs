@@ -1,14 +1,10 @@
 //! retry-on: run a command and retry it when its output says the failure
 //! is transient. The binary's `main` only calls [`main`].
 //!
-//! The modules, from the bottom up (each imports only modules above it in
-//! this list... read it the other way: only those listed before it):
-//! `platform`, `parse`, `backoff`, `pattern`, `policy`, `exit`, `error`,
-//! `cli`, `settings`, `config`, `report`, `clock`, `signals`, `spool`,
-//! `stdin`, `lock`, `terminal`, `supervise`, `retry`, and this file, which
-//! ties them together. `src/README.md` says what each owns.
+//! `src/README.md` gives the modules, each with what it owns, in layers: a
+//! module imports only modules of the layers below its own.
 
-pub mod backoff;
+mod backoff;
 pub mod cli;
 mod clock;
 pub mod config;

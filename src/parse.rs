@@ -134,7 +134,7 @@ macro_rules! value_into_plain {
         }
     )*};
 }
-value_into_plain!(Duration, Signal, Factor);
+value_into_plain!(Duration, Signal, Factor, PathBuf);
 
 /// Values that can be read from text.
 pub trait FromText: Sized {
@@ -160,6 +160,16 @@ impl FromText for ExitCodes {
     const EXPECTING: &'static str = "exit codes such as \"1,40-45,255\"";
     fn from_text(text: &str) -> Result<Self, String> {
         ExitCodes::parse(text)
+    }
+}
+
+impl FromText for PathBuf {
+    const EXPECTING: &'static str = "a file path";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match text {
+            "" => Err("a file path cannot be empty".to_string()),
+            _ => Ok(PathBuf::from(text)),
+        }
     }
 }
 

@@ -390,3 +390,64 @@ pub fn profiles(list: &[Summary]) -> String {
         .map(|s| format!("{:<width$}  {}  ({})\n", s.name, s.description, s.origin))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Ending;
+
+    #[test]
+    fn unset_and_zero_values_say_what_they_mean() {
+        assert_eq!(value_text("attempts", &0u32), "0 (no limit)");
+        assert_eq!(value_text("attempts", &5u32), "5");
+        assert_eq!(value_text("seed", &None::<u64>), "none (random)");
+        assert_eq!(value_text("lock_timeout", &None::<Duration>), "none (wait)");
+        assert_eq!(value_text("timeout", &None::<Duration>), "none");
+        assert_eq!(value_text("delay", &Duration::from_millis(1500)), "1s 500ms");
+    }
+
+    #[test]
+    fn explain_lists_every_setting_with_its_source_then_the_schedule() {
+        let text = explain(&Settings::defaults());
+        let row = |key: &str, value: &str| {
+            text.lines().any(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                words.first() == Some(&key) && words.get(1) == Some(&value) && line.ends_with("(built-in)")
+            })
+        };
+        assert!(row("attempts", "5"), "{text}");
+        assert!(row("patterns", "none"), "{text}");
+        assert!(row("kill_signal", "TERM"), "{text}");
+        assert!(row("log_format", "text"), "{text}");
+        assert!(text.ends_with("schedule: waits of 1s, 2s, 4s, 8s between 5 attempts (15s of waiting at most)\n"));
+    }
+
+    #[test]
+    fn outcomes_are_described_as_a_person_would_say_them() {
+        assert_eq!(describe(&Outcome::exited(255)), "exit 255");
+        let killed = Outcome {
+            ending: Ending::Signaled(9),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(describe(&killed), "killed by SIGKILL");
+        let timed_out = Outcome {
+            stopped: Some(Stop::Timeout),
+            ..killed
+        };
+        assert_eq!(describe(&timed_out), "timed out, killed by SIGKILL");
+    }
+
+    #[test]
+    fn command_lines_are_quoted_for_a_shell() {
+        let words: Vec<OsString> = ["aws", "iam", "x y", "it's", ""].iter().map(OsString::from).collect();
+        assert_eq!(shell_words(&words), r#"aws iam 'x y' 'it'\''s' ''"#);
+    }
+
+    #[test]
+    fn long_matches_are_shortened_in_quotes() {
+        assert_eq!(quote("Throttling"), "\"Throttling\"");
+        let long = "x".repeat(200);
+        let quoted = quote(&long);
+        assert!(quoted.ends_with('…') && quoted.chars().count() == 80 + 3, "{quoted}");
+    }
+}

@@ -367,3 +367,21 @@ fn the_aws_profile_retries_conflicts_but_not_errors_a_retry_cannot_fix() {
             .stderr(contains("attempt 1/8 failed (exit 255); not retrying"));
     }
 }
+
+/// `lock = ""` used to pass the file check and fail only when the lock was
+/// opened, with a message that named neither the file nor the line.
+#[test]
+fn an_empty_lock_path_in_a_file_names_the_line_and_key() {
+    let dir = tempdir();
+    let file = write(dir.path(), "c.toml", "[defaults]\nattempts = 2\nlock = \"\"\n");
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains(format!(
+            "config {}, line 3, column 8, key lock:",
+            file.display()
+        )));
+}
