@@ -115,9 +115,9 @@ impl Delays<'_> {
         match (&s.delays, s.backoff) {
             (Some(list), _) => list[(k as usize).min(list.len() - 1)].as_secs_f64(),
             (None, Backoff::Constant) => d,
-            (None, Backoff::Linear) => d * f64::from(k + 1),
-            (None, Backoff::Exponential) => d * s.factor.powi(k.min(i32::MAX as u32) as i32),
-            (None, Backoff::Fibonacci) => d * b,
+            (None, Backoff::Linear) => times(d, f64::from(k) + 1.0),
+            (None, Backoff::Exponential) => times(d, s.factor.powi(k.min(i32::MAX as u32) as i32)),
+            (None, Backoff::Fibonacci) => times(d, b),
         }
     }
 
@@ -144,19 +144,30 @@ impl Iterator for Delays<'_> {
             }
         };
         self.retry = self.retry.saturating_add(1);
-        // NaN (a zero or infinite factor times zero) and overflow land on the cap.
-        let seconds = if jittered.is_nan() {
-            cap
-        } else {
-            jittered.clamp(0.0, cap)
-        };
-        Some(Duration::from_secs_f64(seconds))
+        Some(to_the_millisecond(Duration::from_secs_f64(jittered.clamp(0.0, cap))))
     }
+}
+
+/// `d` times a growth that may have overflowed to infinity: zero stays zero
+/// (0·∞ would be NaN), and the cap takes care of infinity.
+fn times(d: f64, growth: f64) -> f64 {
+    if d == 0.0 { 0.0 } else { d * growth }
+}
+
+/// A delay as it is printed and slept: to the millisecond, or to the
+/// microsecond below one.
+pub fn to_the_millisecond(d: Duration) -> Duration {
+    let millis = (d.as_nanos() + 500_000) / 1_000_000;
+    if millis == 0 {
+        return Duration::from_micros(((d.as_nanos() + 500) / 1_000) as u64);
+    }
+    Duration::from_millis(millis as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -314,5 +325,78 @@ mod tests {
             ..s.clone()
         };
         assert_ne!(first(&s, 10), first(&other, 10));
+    }
+
+    /// `-d 0` waited a minute after 1024 attempts: 0·2¹⁰²⁴ gave NaN, which
+    /// was clamped to the cap.
+    #[test]
+    fn a_zero_delay_stays_zero_for_ever() {
+        for backoff in [Backoff::Exponential, Backoff::Fibonacci, Backoff::Linear] {
+            let s = Schedule {
+                delay: Duration::ZERO,
+                ..schedule(backoff)
+            };
+            assert!(s.delays().take(3000).all(|d| d.is_zero()), "{backoff:?}");
+        }
+    }
+
+    #[test]
+    fn delays_are_rounded_as_they_are_printed() {
+        assert_eq!(to_the_millisecond(Duration::from_nanos(1_234_567_891)), ms(1235));
+        assert_eq!(to_the_millisecond(Duration::from_nanos(123_456)), Duration::from_micros(123));
+        let s = Schedule {
+            jitter: Jitter::Full,
+            ..schedule(Backoff::Exponential)
+        };
+        assert!(s.delays().take(50).all(|d| d.subsec_nanos() % 1_000_000 == 0 || d < ms(1)));
+    }
+
+    fn any_schedule() -> impl Strategy<Value = Schedule> {
+        let duration = prop_oneof![
+            Just(Duration::ZERO),
+            (0u64..5_000).prop_map(Duration::from_millis),
+            (0u64..3_155_760_000).prop_map(Duration::from_secs),
+        ];
+        let backoff = prop::sample::select(vec![
+            Backoff::Constant,
+            Backoff::Linear,
+            Backoff::Exponential,
+            Backoff::Fibonacci,
+        ]);
+        let jitter = prop::sample::select(vec![Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated]);
+        let factor = prop_oneof![Just(1.0), Just(2.0), 1e-9f64..1e9];
+        let delays = prop::option::of(prop::collection::vec(duration.clone(), 1..4));
+        (backoff, duration.clone(), factor, duration, delays, jitter, any::<u64>()).prop_map(
+            |(backoff, delay, factor, max_delay, delays, jitter, seed)| Schedule {
+                backoff,
+                delay,
+                factor,
+                max_delay,
+                delays,
+                jitter,
+                seed: Some(seed),
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// No schedule waits past its cap, goes back down after growing
+        /// (a wrap-around), or turns a zero delay into anything else.
+        #[test]
+        fn no_schedule_passes_its_cap_or_wraps_around(s in any_schedule(), skip in 0usize..2000) {
+            let cap = to_the_millisecond(s.max_delay);
+            let waits: Vec<Duration> = s.delays().skip(skip).take(40).collect();
+            prop_assert!(waits.iter().all(|d| *d <= cap), "{waits:?} over {cap:?}");
+            let grows = s.delays.is_none() && s.jitter == Jitter::None && s.factor >= 1.0;
+            if grows {
+                prop_assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+            }
+            let zero = s.delays.is_none() && s.delay.is_zero() && s.jitter != Jitter::Decorrelated;
+            if zero {
+                prop_assert!(waits.iter().all(|d| d.is_zero()), "{waits:?}");
+            }
+        }
     }
 }

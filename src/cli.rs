@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
-use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Located, LogFormat, Value};
+use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LogFormat, Value};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -79,7 +79,7 @@ pub struct Layer {
     pub description: Option<String>,
 
     /// Retry when a line of stderr matches REGEX. Repeatable; any match counts.
-    #[arg(short = 'p', long = "pattern", value_name = "REGEX", value_parser = located, help_heading = "Matching")]
+    #[arg(short = 'p', long = "pattern", value_name = "REGEX", value_parser = located, allow_hyphen_values = true, help_heading = "Matching")]
     pub patterns: Option<Vec<Located>>,
     /// Treat every pattern given on the command line as literal text, not a regex.
     #[arg(
@@ -101,57 +101,57 @@ pub struct Layer {
     pub ignore_case: Option<bool>,
     /// Retry when a line of stdout matches REGEX (stdout is then piped through retry-on).
     /// Repeatable.
-    #[arg(long = "stdout-pattern", value_name = "REGEX", value_parser = located, help_heading = "Matching")]
+    #[arg(long = "stdout-pattern", value_name = "REGEX", value_parser = located, allow_hyphen_values = true, help_heading = "Matching")]
     pub stdout_patterns: Option<Vec<Located>>,
     /// Retry when the exit code is in LIST, such as 1,40-45,255.
-    #[arg(short = 'e', long = "exit-code", value_name = "LIST", value_parser = text::<ExitCodes>, help_heading = "Matching")]
+    #[arg(short = 'e', long = "exit-code", value_name = "LIST", value_parser = text::<ExitCodes>, allow_hyphen_values = true, help_heading = "Matching")]
     pub exit_codes: Option<Value<ExitCodes>>,
     /// Never retry an attempt whose output matched REGEX, even if a retry pattern matched too.
     /// Repeatable.
-    #[arg(long = "abort-on", value_name = "REGEX", value_parser = located, help_heading = "Matching")]
+    #[arg(long = "abort-on", value_name = "REGEX", value_parser = located, allow_hyphen_values = true, help_heading = "Matching")]
     pub abort_on: Option<Vec<Located>>,
 
     /// Total attempts, the first included; 0 means no limit.
-    #[arg(short = 'n', long, value_name = "N", help_heading = "Schedule")]
+    #[arg(short = 'n', long, value_name = "N", allow_hyphen_values = true, help_heading = "Schedule")]
     pub attempts: Option<u32>,
     /// The first delay: 250ms, 2s, 1m30s, or a bare number of seconds.
-    #[arg(short = 'd', long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Schedule")]
+    #[arg(short = 'd', long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Schedule")]
     pub delay: Option<Value<Duration>>,
     /// How delays grow: d, d, d… (constant); d, 2d, 3d… (linear); d, d·f, d·f²… (exponential);
     /// d, d, 2d, 3d, 5d… (fibonacci).
     #[arg(short = 'b', long, value_name = "KIND", value_parser = choice::<Backoff>(), help_heading = "Schedule")]
     pub backoff: Option<Backoff>,
     /// The multiplier of exponential backoff.
-    #[arg(long, value_name = "F", value_parser = text::<Factor>, help_heading = "Schedule")]
+    #[arg(long, value_name = "F", value_parser = text::<Factor>, allow_hyphen_values = true, help_heading = "Schedule")]
     pub factor: Option<Value<Factor>>,
     /// The cap on any single delay, from -b, --delays or jitter.
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Schedule")]
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Schedule")]
     pub max_delay: Option<Value<Duration>>,
     /// An explicit schedule such as 1s,5s,30s; its last value repeats. Overrides -d and -b.
-    #[arg(long, value_name = "LIST", value_parser = text::<DelayList>, help_heading = "Schedule")]
+    #[arg(long, value_name = "LIST", value_parser = text::<DelayList>, allow_hyphen_values = true, help_heading = "Schedule")]
     pub delays: Option<Value<DelayList>>,
     /// Randomise delays: full is rand(0, d); equal is d/2 + rand(0, d/2); decorrelated is
     /// min(cap, rand(first delay, previous·3)).
     #[arg(short = 'j', long, value_name = "KIND", value_parser = choice::<Jitter>(), help_heading = "Schedule")]
     pub jitter: Option<Jitter>,
     /// Seed the jitter, to make it repeatable.
-    #[arg(long, value_name = "N", help_heading = "Schedule")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Schedule")]
     pub seed: Option<u64>,
     /// A deadline for the whole run. retry-on never sleeps past it, and stops an attempt still
-    /// running at it (exit 124).
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Schedule")]
-    pub max_time: Option<Value<Duration>>,
+    /// running at it (exit 124). 0 means no deadline.
+    #[arg(long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Schedule")]
+    pub max_time: Option<Value<Limit>>,
 
     /// Stop an attempt that runs longer than DURATION; it counts as a failure that may be
-    /// retried.
-    #[arg(short = 't', long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Process")]
-    pub timeout: Option<Value<Duration>>,
+    /// retried. 0 means no timeout, as for GNU timeout.
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Process")]
+    pub timeout: Option<Value<Limit>>,
     /// The signal that stops a timed-out attempt's process group: TERM, SIGTERM or 15.
     #[arg(long, value_name = "SIG", value_parser = text::<Signal>, help_heading = "Process")]
     pub kill_signal: Option<Value<Signal>>,
     /// Send KILL to the group if anything in it is still alive this long after the kill
     /// signal.
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Process")]
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Process")]
     pub kill_after: Option<Value<Duration>>,
     /// Run the command in retry-on's own process group, so that it gets the terminal, Ctrl-C
     /// and Ctrl-Z directly. Timeouts then signal only the command, not its children (as GNU
@@ -166,7 +166,7 @@ pub struct Layer {
     #[arg(long, value_name = "FILE", value_parser = path(), help_heading = "Process")]
     pub lock: Option<Value<PathBuf>>,
     /// Give up (exit 125) if --lock is not taken within DURATION.
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, requires = "lock", help_heading = "Process")]
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, requires = "lock", help_heading = "Process")]
     pub lock_timeout: Option<Value<Duration>>,
 
     /// Print none of retry-on's own lines (the command's output is never silenced).

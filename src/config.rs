@@ -101,7 +101,7 @@ impl Catalog {
     /// profiles are parsed only when asked for, to keep start-up cheap.
     pub fn load(selection: &Selection) -> Result<Catalog, Error> {
         let path = match (&selection.config, selection.no_config) {
-            (Some(path), _) => Some(path.clone()),
+            (Some(path), _) => Some((path.clone(), "-c")),
             (None, true) => None,
             (None, false) => discover(),
         };
@@ -109,9 +109,9 @@ impl Catalog {
             defaults: None,
             profiles: BTreeMap::new(),
         };
-        let Some(path) = path else { return Ok(catalog) };
-        let body = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+        let Some((path, named_by)) = path else { return Ok(catalog) };
+        let body = read_config(&path)
+            .map_err(|why| Error::Config(format!("cannot read config file {} ({named_by}): {why}", path.display())))?;
         let text = Text {
             name: path.display().to_string(),
             body: body.into(),
@@ -214,18 +214,40 @@ pub fn resolve(flags: &Layer, command: Vec<OsString>, profile: Option<&Profile>,
     Settings::resolve(command, &Layers(layers))
 }
 
-/// The user's file: the first of `$RETRY_ON_CONFIG`,
-/// `$XDG_CONFIG_HOME/retry-on/config.toml` and `~/.config/retry-on/config.toml` that exists.
-fn discover() -> Option<PathBuf> {
+/// The user's file, and what named it: `$RETRY_ON_CONFIG` if set (it must
+/// then be readable), else the first of `$XDG_CONFIG_HOME/retry-on/config.toml`
+/// (an absolute `XDG_CONFIG_HOME` only, as the XDG spec says) and
+/// `~/.config/retry-on/config.toml` that exists.
+fn discover() -> Option<(PathBuf, &'static str)> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    [
-        var("RETRY_ON_CONFIG"),
-        var("XDG_CONFIG_HOME").map(|d| d.join("retry-on/config.toml")),
-        var("HOME").map(|d| d.join(".config/retry-on/config.toml")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|path| path.is_file())
+    if let Some(named) = var("RETRY_ON_CONFIG") {
+        return Some((named, "RETRY_ON_CONFIG"));
+    }
+    let xdg = var("XDG_CONFIG_HOME")
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| (dir.join("retry-on/config.toml"), "XDG_CONFIG_HOME"));
+    let home = var("HOME").map(|dir| (dir.join(".config/retry-on/config.toml"), "HOME"));
+    [xdg, home].into_iter().flatten().find(|(path, _)| path.exists())
+}
+
+/// The most of a config file that is read.
+const LARGEST_FILE: u64 = 1024 * 1024;
+
+/// Reads a config file: a regular file (not a device or FIFO, which could
+/// block or never end) of at most [`LARGEST_FILE`] bytes.
+fn read_config(path: &std::path::Path) -> Result<String, String> {
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    let mut body = String::new();
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, LARGEST_FILE + 1), &mut body)
+        .map_err(|e| e.to_string())?;
+    if body.len() as u64 > LARGEST_FILE {
+        return Err("larger than 1 MiB".to_string());
+    }
+    Ok(body)
 }
 
 /// The line and column (both from 1, the column in characters) of a byte offset.

@@ -24,19 +24,35 @@ pub enum Error {
     NotExecutable { command: String, source: io::Error },
     #[error("{command}: command not found")]
     NotFound { command: String },
+    #[error("{command}: {}: No such file or directory", interpreter.as_deref().map_or_else(|| "a file it needs to run (such as its ELF interpreter)".to_string(), |i| format!("its interpreter {i}")))]
+    MissingInterpreter { command: String, interpreter: Option<String> },
     #[error("cannot use lock file {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
-    #[error("could not take the lock on {} within {}", path.display(), show_duration(*waited))]
-    LockTimeout { path: PathBuf, waited: Duration },
+    #[error("{}", lock_timeout_message(path, *limit))]
+    LockTimeout { path: PathBuf, limit: Duration },
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
+}
+
+fn lock_timeout_message(path: &std::path::Path, limit: Duration) -> String {
+    match limit.is_zero() {
+        true => format!(
+            "could not take the lock on {}: another process holds it, and --lock-timeout 0 does not wait",
+            path.display()
+        ),
+        false => format!(
+            "could not take the lock on {} within {}",
+            path.display(),
+            show_duration(limit)
+        ),
+    }
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::NotExecutable { .. } => exit::CANNOT_EXECUTE,
-            Error::NotFound { .. } => exit::NOT_FOUND,
+            Error::NotFound { .. } | Error::MissingInterpreter { .. } => exit::NOT_FOUND,
             Error::Arguments(_)
             | Error::Usage(_)
             | Error::Config(_)

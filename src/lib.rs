@@ -85,12 +85,13 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error
         return Ok(Exit::Code(0));
     }
     let lock = settings.process.lock.as_deref().map(Lock::open).transpose()?;
+    let child_signals = platform::own_signal_dispositions();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| Error::io("cannot start the runtime", e))?;
-    runtime.block_on(retry::retry(&settings, &patterns, lock.as_ref()))
+    runtime.block_on(retry::retry(&settings, &patterns, lock.as_ref(), child_signals))
 }
 
 fn print(text: &str) {

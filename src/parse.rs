@@ -12,19 +12,27 @@ use nix::sys::signal::Signal;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-/// A duration: humantime (`250ms`, `1m30s`) or a bare number of seconds (`2`, `0.5`).
+/// The longest duration retry-on takes: 100 years. Longer ones are typing
+/// mistakes, and past it the sums of a schedule could overflow.
+pub const LONGEST: Duration = Duration::from_secs(3_155_760_000);
+
+/// A duration: humantime (`250ms`, `1m30s`) or a bare number of seconds
+/// (`2`, `0.5`), at most [`LONGEST`].
 pub fn duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
-    if let Ok(seconds) = trimmed.parse::<f64>() {
-        return seconds_to_duration(seconds)
-            .ok_or_else(|| format!("invalid duration {text:?}: must be a non-negative number of seconds"));
+    let parsed = match trimmed.parse::<f64>() {
+        Ok(seconds) if seconds.is_nan() || seconds < 0.0 => {
+            return Err(format!("invalid duration {text:?}: must be a non-negative number of seconds"));
+        }
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
+        Err(_) => humantime::parse_duration(trimmed).map_err(|e| {
+            format!("invalid duration {text:?}: {e} (examples: 250ms, 2s, 1m30s, or 0.5 for seconds)")
+        })?,
+    };
+    if parsed > LONGEST {
+        return Err(format!("invalid duration {text:?}: longer than the limit of 100 years"));
     }
-    humantime::parse_duration(trimmed)
-        .map_err(|e| format!("invalid duration {text:?}: {e} (examples: 250ms, 2s, 1m30s, or 0.5 for seconds)"))
-}
-
-pub fn seconds_to_duration(seconds: f64) -> Option<Duration> {
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(1e12)))
+    Ok(parsed)
 }
 
 /// Prints a duration in humantime form, rounded to the millisecond so that
@@ -170,6 +178,23 @@ impl FromText for PathBuf {
             "" => Err("a file path cannot be empty".to_string()),
             _ => Ok(PathBuf::from(text)),
         }
+    }
+}
+
+/// A time limit, where 0 means no limit, as it does for GNU `timeout`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limit(pub Duration);
+
+impl FromText for Limit {
+    const EXPECTING: &'static str = "a duration such as \"30s\", or 0 for no limit";
+    fn from_text(text: &str) -> Result<Self, String> {
+        duration(text).map(Limit)
+    }
+}
+
+impl From<Value<Limit>> for Option<Duration> {
+    fn from(limit: Value<Limit>) -> Option<Duration> {
+        Some(limit.0.0).filter(|d| !d.is_zero())
     }
 }
 
@@ -378,6 +403,19 @@ mod tests {
         assert_eq!(duration("0.5"), Ok(Duration::from_millis(500)));
         assert!(duration("-1").unwrap_err().contains("\"-1\""));
         assert!(duration("5 parsecs").unwrap_err().contains("\"5 parsecs\""));
+    }
+
+    #[test]
+    /// `-d 18446744073709552s` printed "retrying in 384ms" and then slept
+    /// for ever; `1e20` was clamped while `1e999` was refused.
+    #[test]
+    fn durations_past_a_hundred_years_are_refused() {
+        for text in ["18446744073709552s", "600000000y", "1e20", "1e999", "101y"] {
+            let error = duration(text).unwrap_err();
+            assert!(error.contains(text) && error.contains("100 years"), "{error}");
+        }
+        assert_eq!(duration("100y"), Ok(LONGEST));
+        assert!(duration("NaN").is_err());
     }
 
     #[test]

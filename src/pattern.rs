@@ -1,11 +1,20 @@
 //! Compiling patterns, and scanning a byte stream for them line by line
 //! without ever holding a whole line.
 //!
+//! The rule: matching is a pure function of each line's bytes. A line is the
+//! text between two newlines, without the newline; a last line without a
+//! newline counts as a line, and nothing after a final newline does. `^`,
+//! `$`, `\A` and `\z` are the line's start and end, however the command's
+//! writes were split.
+//!
 //! Each list of patterns becomes one alternation that is run over whole
-//! buffers of complete lines at once; line boundaries only need care at the
-//! edges of a buffer. A line longer than [`WINDOW`] is searched as it streams,
-//! keeping only its last [`WINDOW`] bytes, so a match is found on a line of any
-//! length as long as the matched text itself is shorter than the window.
+//! buffers of complete lines at once (without their last newline, so that no
+//! empty line is made up after it); a hit there is confirmed on its line
+//! alone. A list with a pattern whose meaning depends on more than the line
+//! (`\A`, `\z`, `(?-m)^`) is run line by line instead. A line longer than
+//! [`WINDOW`] is searched as it streams, keeping only its last [`WINDOW`]
+//! bytes, so a match is found on a line of any length as long as the matched
+//! text itself is shorter than the window.
 
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -13,6 +22,7 @@ use std::thread::JoinHandle;
 
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
+use regex_syntax::hir::Look;
 
 /// How much of an unfinished line is kept between reads.
 pub const WINDOW: usize = 64 * 1024;
@@ -70,9 +80,12 @@ impl Patterns {
 /// A compiled list of patterns.
 #[derive(Clone, Debug)]
 pub struct PatternSet {
+    /// All the patterns as one alternation, to find candidates fast.
     any: Regex,
     each: Vec<Regex>,
     sources: Vec<String>,
+    /// Some pattern reads the whole text's start or end: search each line alone.
+    line_by_line: bool,
 }
 
 /// What matched: the pattern (its index in its list, and its text as the
@@ -112,44 +125,79 @@ impl PatternSet {
             .build()
             .map_err(|e| format!("the patterns of {option} together are too large: {e}"))?;
         let sources = specs.iter().map(|s| s.text.clone()).collect();
-        Ok(Some(PatternSet { any, each, sources }))
+        let line_by_line = specs.iter().any(anchored_to_haystack);
+        Ok(Some(PatternSet {
+            any,
+            each,
+            sources,
+            line_by_line,
+        }))
     }
 
-    /// The first match in `hay[start..]` that lies within one line. With
-    /// `open_end`, the end of `hay` is not the end of its line, so a match
-    /// that touches it is not trusted yet.
+    /// The first match in `hay[start..]`: newline-separated lines, of which
+    /// the first starts at `start` (a byte before it is context: the cut-off
+    /// part of a long line). The end of `hay` ends its last line, unless
+    /// `open_end`, when a match that touches it is not trusted yet.
     fn find(&self, hay: &[u8], start: usize, open_end: bool) -> Option<Hit> {
-        let m = self.any.find_at(hay, start)?;
-        if memchr(b'\n', m.as_bytes()).is_none() {
-            let line_end = memchr(b'\n', &hay[m.end()..]).map_or(hay.len(), |i| m.end() + i);
-            let line_start = memrchr(b'\n', &hay[start..m.start()]).map_or(start, |i| start + i + 1);
-            return self.settle(hay, line_start, line_end, open_end);
-        }
-        // A pattern that can match a newline (`\s`, `[^x]`) ran across lines:
-        // look again one line at a time, where that cannot happen.
-        let mut line_start = start;
-        while line_start <= hay.len() {
+        let mut from = start;
+        let mut each_line = self.line_by_line;
+        loop {
+            let line_start = if each_line {
+                from
+            } else {
+                // The alternation finds no match starting before the first
+                // line that has one; a match across lines means "look at each".
+                let m = self.any.find_at(hay, from)?;
+                each_line = memchr(b'\n', m.as_bytes()).is_some();
+                memrchr(b'\n', &hay[from..m.start()]).map_or(from, |i| from + i + 1)
+            };
             let line_end = memchr(b'\n', &hay[line_start..]).map_or(hay.len(), |i| line_start + i);
-            if let Some(hit) = self.settle(hay, line_start, line_end, open_end) {
+            let context = if line_start == start { start.saturating_sub(1) } else { line_start };
+            let open = open_end && line_end == hay.len();
+            let line = &hay[context..line_end];
+            if let Some(hit) = self.find_in_line(line, line_start - context, open, each_line) {
                 return Some(hit);
             }
-            line_start = line_end + 1;
+            if line_end == hay.len() {
+                return None;
+            }
+            from = line_end + 1;
         }
-        None
     }
 
-    /// Which pattern matches within the line `hay[start..end]`, if any.
-    fn settle(&self, hay: &[u8], start: usize, end: usize, open_end: bool) -> Option<Hit> {
-        let line = &hay[..end];
+    /// Which pattern matches the line `line[from..]` (`line[..from]` is
+    /// context), if any; `unsure` when the alternation has not looked yet.
+    fn find_in_line(&self, line: &[u8], from: usize, open_end: bool, unsure: bool) -> Option<Hit> {
+        if unsure && !self.any.is_match_at(line, from) {
+            return None;
+        }
         self.each.iter().enumerate().find_map(|(pattern, regex)| {
-            let m = regex.find_at(line, start)?;
-            (!(open_end && m.end() == hay.len())).then(|| Hit {
+            let m = regex.find_at(line, from)?;
+            (!(open_end && m.end() == line.len())).then(|| Hit {
                 pattern,
                 source: self.sources[pattern].clone(),
                 text: String::from_utf8_lossy(m.as_bytes()).into_owned(),
             })
         })
     }
+}
+
+/// Whether a pattern asserts the start or end of the whole text (`\A`,
+/// `\z`, `^` or `$` outside multi-line mode), which a buffer of many lines
+/// would read differently from one line.
+fn anchored_to_haystack(spec: &PatternSpec) -> bool {
+    if spec.fixed {
+        return false;
+    }
+    let parsed = regex_syntax::ParserBuilder::new()
+        .multi_line(true)
+        .case_insensitive(spec.ignore_case)
+        .build()
+        .parse(&spec.text);
+    parsed.is_ok_and(|hir| {
+        let looks = hir.properties().look_set();
+        looks.contains(Look::Start) || looks.contains(Look::End)
+    })
 }
 
 /// Scans one output stream of one attempt for the first hit of its retry
@@ -189,36 +237,36 @@ impl<'a> Scanner<'a> {
         if !self.is_searching() {
             return;
         }
-        let Some(last_newline) = memrchr(b'\n', chunk) else {
+        let (Some(first_newline), Some(last_newline)) = (memchr(b'\n', chunk), memrchr(b'\n', chunk)) else {
             self.carry.extend_from_slice(chunk);
             self.trim_carry();
             return;
         };
-        let mut lines = &chunk[..=last_newline];
+        let mut whole_lines_from = 0;
         if !self.carry.is_empty() {
-            let first_newline = memchr(b'\n', chunk).unwrap_or(last_newline);
-            self.carry.extend_from_slice(&chunk[..=first_newline]);
+            self.carry.extend_from_slice(&chunk[..first_newline]);
             self.search_carry(false);
-            lines = &chunk[first_newline + 1..=last_newline];
+            whole_lines_from = first_newline + 1;
         }
-        self.search(lines, 0, false);
+        // The lines that begin and end in this chunk, without the last newline.
+        if whole_lines_from <= last_newline {
+            self.search(&chunk[whole_lines_from..last_newline], 0, false);
+        }
         self.carry.extend_from_slice(&chunk[last_newline + 1..]);
         self.trim_carry();
     }
 
-    /// Searches the last, unterminated line.
+    /// Searches the last line, if the stream did not end with a newline.
     pub fn finish(&mut self) {
         if !self.carry.is_empty() {
             self.search_carry(false);
         }
     }
 
+    /// Searches the carried line, which ends here (or, with `open_end`, goes on).
     fn search_carry(&mut self, open_end: bool) {
         let carry = std::mem::take(&mut self.carry);
-        let start = usize::from(self.carry_has_lead);
-        if carry.len() > start {
-            self.search(&carry, start, open_end);
-        }
+        self.search(&carry, usize::from(self.carry_has_lead), open_end);
         self.carry = carry;
         self.carry.clear();
         self.carry_has_lead = false;
@@ -326,6 +374,7 @@ impl ScanThread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn spec(text: &str, fixed: bool, ignore_case: bool) -> PatternSpec {
         PatternSpec {
@@ -489,5 +538,96 @@ mod tests {
         let hits = scan.finish();
         assert_eq!(hits.retry.unwrap().text, "Concurrent Modification");
         assert_eq!(hits.abort, None);
+    }
+
+    /// `-p '^$'` matched `x\n`: the buffer's end after the last newline was
+    /// taken for an empty line.
+    #[test]
+    fn an_empty_match_after_the_last_newline_is_no_line() {
+        let empty = set(&["^$"]);
+        assert_eq!(index(&empty, &[b"x\n"]), None);
+        assert_eq!(index(&empty, &[b"x\ny"]), None);
+        assert_eq!(index(&empty, &[b"x\n", b"y\n"]), None);
+        assert_eq!(index(&empty, &[b"x\n\ny\n"]), Some(0), "a real empty line");
+        assert_eq!(index(&empty, &[b"\n"]), Some(0), "one empty line");
+        let no_colon = set(&["^[^:]*$"]);
+        assert_eq!(index(&no_colon, &[b"error: Throttling\n"]), None);
+    }
+
+    /// `\A` and `(?-m)^` matched or not depending on how the writes were split.
+    #[test]
+    fn text_anchors_are_line_anchors_however_the_writes_are_split() {
+        for pattern in [r"\Aerror", "(?-m)^error", r"error\z", "(?-m)error$"] {
+            let s = set(&[pattern]);
+            assert_eq!(index(&s, &[b"ok\nerror\nok\n"]), Some(0), "{pattern}");
+            assert_eq!(index(&s, &[b"ok\n", b"error\n"]), Some(0), "{pattern}");
+            assert_eq!(index(&s, &[b"an error is here\n"]), None, "{pattern}");
+        }
+    }
+
+    /// Lines as the rule defines them: between newlines, the last one only if
+    /// something follows the last newline.
+    fn lines_of(text: &[u8]) -> Vec<&[u8]> {
+        let mut lines: Vec<&[u8]> = text.split(|b| *b == b'\n').collect();
+        if lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        lines
+    }
+
+    /// The reference: each regex run on each line alone.
+    fn reference(patterns: &[String], text: &[u8]) -> Option<(usize, String)> {
+        let regexes: Vec<Regex> = patterns
+            .iter()
+            .map(|p| RegexBuilder::new(p).multi_line(true).build().unwrap())
+            .collect();
+        lines_of(text).into_iter().find_map(|line| {
+            regexes.iter().enumerate().find_map(|(i, r)| {
+                r.find(line)
+                    .map(|m| (i, String::from_utf8_lossy(m.as_bytes()).into_owned()))
+            })
+        })
+    }
+
+    fn pattern_grammar() -> impl Strategy<Value = String> {
+        let atom = prop::sample::select(vec![
+            "a", "b", "x", ":", " ", ".", r"\s", "[^x]", "(?s).", "^", "$", r"\A", r"\z", "(?-m)^", "(?-m)$",
+            r"\b", "[ab]", "",
+        ]);
+        let quantifier = prop::sample::select(vec!["", "", "*", "+", "?"]);
+        prop::collection::vec((atom, quantifier), 1..5)
+            .prop_map(|parts| parts.into_iter().map(|(a, q)| format!("{a}{q}")).collect::<String>())
+            .prop_filter("a valid regex", |p| Regex::new(p).is_ok())
+    }
+
+    fn text_grammar() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop::sample::select(b"abx: \t\n\n".to_vec());
+        prop::collection::vec(byte, 0..40)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Matching is a pure function of each line's bytes, however the
+        /// stream is split.
+        #[test]
+        fn the_scanner_agrees_with_each_line_alone(
+            patterns in prop::collection::vec(pattern_grammar(), 1..4),
+            text in text_grammar(),
+            cuts in prop::collection::vec(0usize..40, 0..6),
+        ) {
+            let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
+            let compiled = set(&refs);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([text.len()]) {
+                chunks.push(&text[at..cut]);
+                at = cut;
+            }
+            let got = scan(&compiled, &chunks).map(|hit| (hit.pattern, hit.text));
+            prop_assert_eq!(got, reference(&patterns, &text));
+        }
     }
 }

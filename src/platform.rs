@@ -4,7 +4,9 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, killpg, sigprocmask};
+use std::io;
+
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, killpg, signal, sigprocmask};
 use nix::unistd::{Pid, tcgetpgrp, tcsetpgrp};
 
 /// Whether any process of the group is alive. Zombies do not count: init
@@ -95,4 +97,56 @@ pub fn set_foreground_group(terminal: impl AsFd, group: Pid) {
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old));
     let _ = tcsetpgrp(terminal, group);
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+}
+
+/// Whether `signal` is ignored (as a parent such as `nohup` may leave it).
+pub fn is_ignored(signal: Signal) -> bool {
+    let mut old = std::mem::MaybeUninit::<nix::libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `old`.
+    let read = unsafe { nix::libc::sigaction(signal as i32, std::ptr::null(), old.as_mut_ptr()) };
+    // SAFETY: sigaction filled `old` when it returned 0.
+    read == 0 && unsafe { old.assume_init() }.sa_sigaction == nix::libc::SIG_IGN
+}
+
+/// Sets up retry-on's own signal dispositions before it runs anything:
+/// SIGCHLD back to its default, as GNU timeout does (ignored, the kernel
+/// would reap the command before retry-on could learn how it ended), and
+/// SIGXFSZ ignored, so that a full temporary file is a write error, not
+/// death. Returns the dispositions the command must get back.
+pub fn own_signal_dispositions() -> ChildSignals {
+    // SAFETY: setting the default disposition installs no handler.
+    let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
+    let restore_xfsz = !is_ignored(Signal::SIGXFSZ);
+    // SAFETY: ignoring a signal installs no handler.
+    let _ = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
+    ChildSignals { restore_xfsz }
+}
+
+/// What a child must be given back, of what retry-on changed for itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChildSignals {
+    restore_xfsz: bool,
+}
+
+impl ChildSignals {
+    /// Run in the child between fork and exec: restores SIGXFSZ, and makes
+    /// the child die if retry-on dies first, even of SIGKILL (on Linux;
+    /// elsewhere there is no such call). Only async-signal-safe calls.
+    pub fn apply_in_child(self, parent: Pid) -> io::Result<()> {
+        if self.restore_xfsz {
+            // SAFETY: restoring the default disposition installs no handler.
+            unsafe { signal(Signal::SIGXFSZ, SigHandler::SigDfl) }?;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // retry-on may have died before the line above: then nothing would come.
+            if nix::unistd::getppid() != parent {
+                return Err(io::Error::other("retry-on ended before the command started"));
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = parent;
+        Ok(())
+    }
 }

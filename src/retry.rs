@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
 use crate::lock::{Lock, LockGuard};
 use crate::pattern::Patterns;
+use crate::platform::ChildSignals;
 use crate::policy::{self, Rules, Stop, Verdict};
 use crate::report::Reporter;
 use crate::settings::Settings;
@@ -28,10 +29,16 @@ struct Run<'a> {
     terminal: Option<Terminal>,
     /// The `--max-time` deadline.
     deadline: Option<Instant>,
+    child_signals: ChildSignals,
 }
 
 /// Runs the command until it succeeds or retry-on gives up.
-pub async fn retry(settings: &Settings, patterns: &Patterns, lock: Option<&Lock>) -> Result<Exit, Error> {
+pub async fn retry(
+    settings: &Settings,
+    patterns: &Patterns,
+    lock: Option<&Lock>,
+    child_signals: ChildSignals,
+) -> Result<Exit, Error> {
     let schedule = &settings.schedule;
     let run = Run {
         settings,
@@ -52,6 +59,7 @@ pub async fn retry(settings: &Settings, patterns: &Patterns, lock: Option<&Lock>
             Terminal::find()
         },
         deadline: schedule.max_time.map(|t| Instant::now() + t),
+        child_signals,
     };
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
     let backoff = schedule.backoff();
@@ -93,6 +101,7 @@ impl Run<'_> {
             stdin: &self.stdin,
             patterns: self.patterns,
             terminal: self.terminal.as_ref(),
+            child_signals: self.child_signals,
         };
         self.reporter.attempt_started(number, &settings.command);
         let began = Instant::now();
@@ -134,9 +143,17 @@ impl Run<'_> {
         if let Some(guard) = lock.try_take()? {
             return Ok(Ok(guard));
         }
+        let lock_timeout = self.settings.process.lock_timeout;
+        let timed_out = |limit| Error::LockTimeout {
+            path: lock.path().to_path_buf(),
+            limit,
+        };
+        if let Some(limit) = lock_timeout.filter(|t| t.is_zero()) {
+            return Err(timed_out(limit));
+        }
         self.reporter.waiting_for_lock(number, lock.path());
         let began = Instant::now();
-        let timeout = self.settings.process.lock_timeout.map(|t| (began + t, false));
+        let timeout = lock_timeout.map(|t| (began + t, false));
         let give_up = earliest(timeout, self.deadline.map(|d| (d, true)));
         tokio::select! {
             guard = lock.take() => Ok(Ok(guard?)),
@@ -145,7 +162,7 @@ impl Run<'_> {
                     self.reporter.deadline_while_waiting_for_lock(number, lock.path());
                     return Ok(Err(Exit::Code(TIMED_OUT)));
                 }
-                Err(Error::LockTimeout { path: lock.path().to_path_buf(), waited: began.elapsed() })
+                Err(timed_out(lock_timeout.unwrap_or_default()))
             }
             signal = signals.recv() => {
                 self.reporter.interrupted_while_waiting_for_lock(number, signal);

@@ -1,35 +1,64 @@
 //! The signals that stop a run, received as events.
+//!
+//! retry-on catches every standard signal whose default action would end it
+//! (apart from SIGPIPE and SIGXFSZ, which it ignores for itself and turns
+//! into write errors), so that it never dies leaving an attempt running
+//! where nothing reaches it. A signal that retry-on's parent made it ignore
+//! stays ignored, as it would for the command run alone. Realtime signals
+//! are not caught: one ends retry-on, and the command dies with it (see
+//! `platform::die_with_parent`).
 
+use std::future::poll_fn;
 use std::io;
+use std::task::Poll;
 
 use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 
-/// SIGINT, SIGTERM, SIGHUP and SIGQUIT, caught for the whole run.
+use crate::platform::is_ignored;
+
+/// The standard signals whose default action ends a process, that a
+/// program can catch and that the kernel does not send for a fault.
+const ENDING: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
+    Signal::SIGXCPU,
+    Signal::SIGIO,
+    Signal::SIGPWR,
+    Signal::SIGSTKFLT,
+];
+
+/// The caught signals, for the whole run.
 pub struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-    quit: tokio::signal::unix::Signal,
+    caught: Vec<(Signal, tokio::signal::unix::Signal)>,
 }
 
 impl Signals {
     pub fn install() -> io::Result<Signals> {
-        Ok(Signals {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            quit: signal(SignalKind::quit())?,
-        })
+        let mut caught = Vec::new();
+        for signal_to_catch in ENDING.iter().filter(|s| !is_ignored(**s)) {
+            caught.push((*signal_to_catch, signal(SignalKind::from_raw(*signal_to_catch as i32))?));
+        }
+        Ok(Signals { caught })
     }
 
     /// The next signal that arrives.
     pub async fn recv(&mut self) -> Signal {
-        tokio::select! {
-            _ = self.int.recv() => Signal::SIGINT,
-            _ = self.term.recv() => Signal::SIGTERM,
-            _ = self.hup.recv() => Signal::SIGHUP,
-            _ = self.quit.recv() => Signal::SIGQUIT,
-        }
+        poll_fn(|cx| {
+            for (caught, stream) in &mut self.caught {
+                if stream.poll_recv(cx).is_ready() {
+                    return Poll::Ready(*caught);
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 }

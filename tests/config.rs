@@ -188,9 +188,9 @@ fn the_user_file_is_found_in_each_of_its_three_places() {
         ("RETRY_ON_CONFIG", &named),
     ])
     .stdout(explained("attempts", "13", "defaults"));
-    // A variable naming a missing file is passed over for the next place.
-    let missing = elsewhere.path().join("missing.toml");
-    explain(&[("HOME", home.path()), ("RETRY_ON_CONFIG", &missing)]).stdout(explained("attempts", "11", "defaults"));
+    // A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
+    explain(&[("HOME", home.path()), ("XDG_CONFIG_HOME", Path::new("relative/dir"))])
+        .stdout(explained("attempts", "11", "defaults"));
     // -c wins over all; --no-config reads none.
     let mut cmd = retry_on();
     cmd.env("RETRY_ON_CONFIG", &named)
@@ -384,4 +384,45 @@ fn an_empty_lock_path_in_a_file_names_the_line_and_key() {
             "config {}, line 3, column 8, key lock:",
             file.display()
         )));
+}
+
+/// `RETRY_ON_CONFIG` naming a missing file, a directory or a device was
+/// passed over in silence; a file named on purpose must be read or refused.
+#[test]
+fn a_config_file_named_in_retry_on_config_that_cannot_be_read_is_an_error() {
+    let dir = tempdir();
+    let missing = dir.path().join("missing.toml");
+    for named in [missing.as_path(), dir.path(), Path::new("/dev/null")] {
+        retry_on()
+            .env("RETRY_ON_CONFIG", named)
+            .args(["--", "true"])
+            .assert()
+            .code(125)
+            .stderr(contains(named.display().to_string()))
+            .stderr(contains("RETRY_ON_CONFIG"));
+    }
+}
+
+/// `-c /dev/zero` read until memory ran out, and `-c FIFO` blocked for ever.
+#[test]
+fn only_a_regular_config_file_of_at_most_a_mebibyte_is_read() {
+    let dir = tempdir();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let big = write(dir.path(), "big.toml", &format!("# {}\n", "x".repeat(1 << 20)));
+    for (path, why) in [
+        (Path::new("/dev/zero"), "not a regular file"),
+        (fifo.as_path(), "not a regular file"),
+        (big.as_path(), "larger than 1 MiB"),
+    ] {
+        retry_on()
+            .arg("-c")
+            .arg(path)
+            .args(["--", "true"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(125)
+            .stderr(contains(path.display().to_string()))
+            .stderr(contains(why));
+    }
 }

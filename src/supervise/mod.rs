@@ -9,9 +9,9 @@
 mod attempt;
 mod group;
 mod pump;
+mod spawn;
 
 use std::ffi::OsString;
-use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ pub use self::group::{Limits, ProcessGroup};
 use crate::clock::alarm;
 use crate::error::Error;
 use crate::pattern::Patterns;
+use crate::platform::ChildSignals;
 use crate::policy::{Ending, Outcome, Stop};
 use crate::settings::Process;
 use crate::signals::Signals;
@@ -46,6 +47,8 @@ pub struct Attempt<'a> {
     pub patterns: &'a Patterns,
     /// The terminal to lend the attempt if it needs it (not with `--foreground`).
     pub terminal: Option<&'a Terminal>,
+    /// What the command gets back of retry-on's own signal dispositions.
+    pub child_signals: ChildSignals,
 }
 
 /// How an attempt ended, and its stdout with `--hold-stdout`.
@@ -61,19 +64,22 @@ pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result
     let pipe_stdout = patterns.stdout.is_some() || attempt.process.hold_stdout;
     let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::inherit() };
 
-    let mut command = tokio::process::Command::new(&attempt.command[0]);
-    command
-        .args(&attempt.command[1..])
-        .env("RETRY_ON_ATTEMPT", attempt.number.to_string())
-        .env("RETRY_ON_ATTEMPTS", attempt.attempts.to_string())
-        .stdin(attempt.stdin.rewind_for_attempt())
-        .stdout(piped(pipe_stdout))
-        .stderr(piped(scan_stderr));
-    if !attempt.process.foreground {
-        command.process_group(0);
-    }
     let mut feeding = attempt.stdin.feeding();
-    let mut child = command.spawn().map_err(|e| spawn_error(&attempt.command[0], e))?;
+    let mut child = spawn::spawn(attempt.command, |argv| {
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .env("RETRY_ON_ATTEMPT", attempt.number.to_string())
+            .env("RETRY_ON_ATTEMPTS", attempt.attempts.to_string())
+            .stdin(attempt.stdin.rewind_for_attempt())
+            .stdout(piped(pipe_stdout))
+            .stderr(piped(scan_stderr));
+        if !attempt.process.foreground {
+            command.process_group(0);
+        }
+        spawn::die_with_retry_on(&mut command, attempt.child_signals);
+        command
+    })?;
     let stdin_pipe = child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok());
     match &mut feeding {
         Some(feeding) => feeding.start(stdin_pipe),
@@ -109,14 +115,6 @@ pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result
         }
     }
     state.finish(signals).await
-}
-
-fn spawn_error(program: &OsString, source: io::Error) -> Error {
-    let command = program.to_string_lossy().into_owned();
-    match source.kind() {
-        io::ErrorKind::NotFound => Error::NotFound { command },
-        _ => Error::NotExecutable { command, source },
-    }
 }
 
 /// How a child's process ended, from its wait status.

@@ -1,0 +1,211 @@
+//! Regression tests for defects found at the edges: each is named after
+//! what broke, and fails on the code before its fix.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{retry_on, script, shell_code, tempdir};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+const BOUND: Duration = Duration::from_secs(60);
+
+/// `-t 0` and `--max-time 0` killed the attempt at once; in GNU `timeout`,
+/// and now here, 0 means no limit, in config files too.
+#[test]
+fn a_zero_timeout_or_deadline_means_no_limit() {
+    for flags in [["-t", "0"], ["--max-time", "0"]] {
+        retry_on()
+            .args(flags)
+            .args(["-n", "1", "--", "sh", "-c", "sleep 0.3; echo done"])
+            .timeout(BOUND)
+            .assert()
+            .success()
+            .stdout("done\n");
+    }
+    let dir = tempdir();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[defaults]\ntimeout = 0\nmax_time = \"0s\"\n").unwrap();
+    retry_on()
+        .arg("-c")
+        .arg(&config)
+        .args(["-n", "1", "--", "sh", "-c", "sleep 0.3; echo done"])
+        .timeout(BOUND)
+        .assert()
+        .success()
+        .stdout("done\n");
+}
+
+/// `-d 18446744073709552s` printed "retrying in 384ms" and slept for ever.
+#[test]
+fn durations_over_a_hundred_years_are_refused_with_125() {
+    for value in ["18446744073709552s", "600000000y", "1e20"] {
+        retry_on()
+            .args(["-d", value, "--", "true"])
+            .assert()
+            .code(125)
+            .stderr(contains(value))
+            .stderr(contains("100 years"));
+    }
+}
+
+/// `-n -1` and `-d -1s` said "unexpected argument '-1'", naming no flag.
+#[test]
+fn a_negative_number_is_refused_naming_its_flag() {
+    for (flag, value) in [("-n", "-1"), ("-d", "-1s"), ("--max-delay", "-5"), ("-e", "-1")] {
+        retry_on()
+            .args([flag, value, "--", "true"])
+            .assert()
+            .code(125)
+            .stderr(contains(format!("invalid value '{value}'")));
+    }
+}
+
+/// `-p '-ERR'` and `-p '--- FAIL'` were refused as unknown flags.
+#[test]
+fn a_pattern_that_begins_with_a_dash_is_a_pattern() {
+    retry_on()
+        .args(["-p", "-ERR", "-n", "2", "-d", "1ms", "--", "sh", "-c", "echo '-ERR busy' >&2; exit 3"])
+        .assert()
+        .code(3)
+        .stderr(contains("matched \"-ERR\""));
+    retry_on()
+        .args(["-p", "--- FAIL", "--explain"])
+        .assert()
+        .success()
+        .stdout(contains("--- FAIL"));
+}
+
+/// A script whose interpreter is missing was reported as "command not
+/// found", which named the wrong file.
+#[test]
+fn a_missing_interpreter_is_named_not_taken_for_a_missing_command() {
+    let dir = tempdir();
+    let path = dir.path().join("bad-interpreter");
+    std::fs::write(&path, "#!/nonexistent/interpreter\necho hi\n").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    retry_on()
+        .arg("--")
+        .arg(&path)
+        .assert()
+        .code(127)
+        .stderr(contains("/nonexistent/interpreter"))
+        .stderr(contains("command not found").not());
+}
+
+/// A script without `#!` failed with 126 "Exec format error"; execvp, GNU
+/// `timeout`, `env` and `xargs` run it with /bin/sh.
+#[test]
+fn a_script_without_a_hash_bang_line_runs_with_sh() {
+    let dir = tempdir();
+    let path = dir.path().join("no-hash-bang");
+    std::fs::write(&path, "echo \"ran with $# arguments: $1\"\n").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    retry_on()
+        .arg("--")
+        .arg(&path)
+        .arg("first")
+        .assert()
+        .success()
+        .stdout("ran with 1 arguments: first\n");
+}
+
+/// Started with SIGCHLD ignored, retry-on could run nothing: "waiting for
+/// the command: No child processes".
+#[test]
+fn a_parent_that_ignores_sigchld_does_not_stop_retry_on() {
+    let line = format!("trap '' CHLD; exec {} -n 2 -d 1ms -- sh -c 'exit 3'", common::BIN);
+    // bash, not dash: dash does not pass an ignored SIGCHLD on to what it runs.
+    common::isolated("bash")
+        .args(["-c", &line])
+        .output()
+        .map(|out| {
+            assert_eq!(out.status.code(), Some(3), "{out:?}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains("attempt 2/2 failed (exit 3)"));
+        })
+        .unwrap();
+}
+
+/// A signal retry-on did not handle (USR1, USR2, ALRM) killed it and left
+/// the attempt running in its own process group, where nothing reached it.
+#[test]
+fn a_signal_retry_on_does_not_handle_still_stops_the_attempt() {
+    for signal in [
+        nix::sys::signal::Signal::SIGUSR1,
+        nix::sys::signal::Signal::SIGUSR2,
+        nix::sys::signal::Signal::SIGALRM,
+    ] {
+        let dir = tempdir();
+        let marker = dir.path().join("survived");
+        let body = format!("echo $$; sleep 3; touch '{}'", marker.display());
+        let child = script(dir.path(), "slow", &body);
+        let mut run = common::start(&[child.to_str().unwrap()], std::process::Stdio::null());
+        let pid = common::pids(&run.stdout.wait_for(|_| true, BOUND));
+        run.signal(signal);
+        let status = run.wait(BOUND);
+        assert_eq!(shell_code(status), 128 + signal as i32, "{signal}");
+        // Once the script is gone, nothing can write the marker any more.
+        assert!(common::all_gone(&pid, BOUND), "the attempt outlived retry-on after {signal}");
+        assert!(!marker.exists(), "the attempt ran on after {signal}");
+    }
+}
+
+/// `timeout -s KILL 0.5 retry-on -- sh -c 'sleep 2; echo survived > f'`
+/// wrote the file: SIGKILL cannot be caught, so the command must die with
+/// retry-on by itself.
+#[test]
+fn the_command_dies_with_a_sigkilled_retry_on() {
+    let dir = tempdir();
+    let marker = dir.path().join("survived");
+    let body = format!("echo $$; sleep 2; touch '{}'", marker.display());
+    let child = script(dir.path(), "slow", &body);
+    let mut run = common::start(&[child.to_str().unwrap()], std::process::Stdio::null());
+    let pid = common::pids(&run.stdout.wait_for(|_| true, BOUND));
+    run.signal(nix::sys::signal::Signal::SIGKILL);
+    run.wait(BOUND);
+    // Within the 2 s the script sleeps: it must die with retry-on, not finish.
+    assert!(common::all_gone(&pid, Duration::from_millis(1500)), "the command outlived a SIGKILLed retry-on");
+    assert!(!marker.exists());
+}
+
+/// `--lock-timeout 0` said "within 1ms"; it means "try once, do not wait".
+#[test]
+fn lock_timeout_zero_says_it_did_not_wait() {
+    let dir = tempdir();
+    let lock = dir.path().join("lock");
+    let holder = std::fs::File::create(&lock).unwrap();
+    holder.lock().unwrap();
+    retry_on()
+        .arg("--lock")
+        .arg(&lock)
+        .args(["--lock-timeout", "0", "--", "true"])
+        .timeout(BOUND)
+        .assert()
+        .code(125)
+        .stderr(contains("--lock-timeout 0 does not wait"))
+        .stderr(contains("within").not());
+}
+
+/// `--max-time` running out while waiting for the lock used the
+/// lock-timeout message, and a signal there said "while waiting to retry".
+#[test]
+fn the_lock_wait_says_what_ended_it() {
+    let dir = tempdir();
+    let lock = dir.path().join("lock");
+    let holder = std::fs::File::create(&lock).unwrap();
+    holder.lock().unwrap();
+    retry_on()
+        .arg("--lock")
+        .arg(&lock)
+        .args(["--max-time", "300ms", "--", "true"])
+        .timeout(BOUND)
+        .assert()
+        .code(124)
+        .stderr(contains("deadline passed while waiting for the lock"));
+    let mut run = common::start(&["-v", "--lock", lock.to_str().unwrap(), "--", "true"], std::process::Stdio::null());
+    run.stderr.wait_for(|line| line.contains("waiting for the lock"), BOUND);
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(shell_code(run.wait(BOUND)), 143);
+    run.stderr.wait_for(|line| line.contains("while waiting for the lock"), BOUND);
+}
