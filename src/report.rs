@@ -356,17 +356,24 @@ pub fn value_text(key: &str, value: &dyn ToText) -> String {
     }
 }
 
+/// How many waits `--explain` lists before it shortens the schedule.
+const WAITS_SHOWN: u32 = 10;
+
 /// `schedule: waits of 1s, 2s, … between N attempts (… of waiting at most)`.
+/// A long schedule shows its first waits, and a bound made of the cap.
 fn schedule_line(settings: &Settings) -> String {
     let attempts = settings.schedule.attempts;
-    let retries = match attempts {
-        0 => 10,
-        n => n as usize - 1,
-    };
+    let retries = attempts.saturating_sub(1);
     let backoff = settings.schedule.backoff();
-    let delays: Vec<Duration> = backoff.delays().take(retries).collect();
-    let shown: Vec<String> = delays.iter().map(|d| show_duration(*d)).collect();
-    let total: Duration = delays.iter().sum();
+    let shown_count = if attempts == 0 { WAITS_SHOWN } else { retries.min(WAITS_SHOWN) };
+    let delays: Vec<Duration> = backoff.delays().take(shown_count as usize).collect();
+    let mut shown: Vec<String> = delays.iter().map(|d| show_duration(*d)).collect();
+    let rest = retries - shown_count.min(retries);
+    let cap = crate::backoff::to_the_millisecond(settings.schedule.max_delay);
+    let total = delays.iter().sum::<Duration>().saturating_add(cap.saturating_mul(rest));
+    if attempts == 0 || rest > 0 {
+        shown.push("…".to_string());
+    }
     let attempts_text = match attempts {
         0 => "unlimited attempts".to_string(),
         1 => "1 attempt".to_string(),
@@ -374,7 +381,7 @@ fn schedule_line(settings: &Settings) -> String {
     };
     match (attempts, shown.is_empty()) {
         (_, true) => format!("schedule: no waits ({attempts_text})\n"),
-        (0, false) => format!("schedule: waits of {}, … between {attempts_text}\n", shown.join(", ")),
+        (0, false) => format!("schedule: waits of {} between {attempts_text}\n", shown.join(", ")),
         _ => format!(
             "schedule: waits of {} between {attempts_text} ({} of waiting at most)\n",
             shown.join(", "),
@@ -420,6 +427,25 @@ mod tests {
         assert!(row("kill_signal", "TERM"), "{text}");
         assert!(row("log_format", "text"), "{text}");
         assert!(text.ends_with("schedule: waits of 1s, 2s, 4s, 8s between 5 attempts (15s of waiting at most)\n"));
+    }
+
+    /// `-n 4294967295 --explain` aborted on an allocation failure, and
+    /// `-n 100000` printed a 400 KB line.
+    #[test]
+    fn a_long_schedule_is_shortened_not_listed() {
+        for attempts in [100_000, u32::MAX] {
+            let mut settings = Settings::defaults();
+            settings.schedule.attempts = attempts;
+            let line = schedule_line(&settings);
+            assert!(line.len() < 300, "{line}");
+            assert!(line.contains("8s, 16s, 32s, 1m, 1m, 1m, 1m, …"), "{line}");
+        }
+        let mut settings = Settings::defaults();
+        settings.schedule.attempts = 0;
+        assert_eq!(
+            schedule_line(&settings),
+            "schedule: waits of 1s, 2s, 4s, 8s, 16s, 32s, 1m, 1m, 1m, 1m, … between unlimited attempts\n"
+        );
     }
 
     #[test]
