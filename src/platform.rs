@@ -99,6 +99,16 @@ pub fn set_foreground_group(terminal: impl AsFd, group: Pid) {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
 }
 
+/// Whether one of retry-on's own outputs is broken: a pipe or socket whose
+/// reader has gone.
+pub fn is_broken(output: BorrowedFd<'_>) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(output, PollFlags::POLLOUT)];
+    let polled = poll(&mut fds, PollTimeout::ZERO).unwrap_or(0);
+    let broken = PollFlags::POLLERR | PollFlags::POLLHUP;
+    polled > 0 && fds[0].revents().is_some_and(|r| r.intersects(broken))
+}
+
 /// Whether `signal` is ignored (as a parent such as `nohup` may leave it).
 pub fn is_ignored(signal: Signal) -> bool {
     let mut old = std::mem::MaybeUninit::<nix::libc::sigaction>::zeroed();

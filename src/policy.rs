@@ -57,7 +57,7 @@ pub struct Outcome {
     pub interrupted: Option<Signal>,
     pub retry_match: Option<Matched>,
     pub abort_match: Option<Matched>,
-    /// retry-on's own stdout was closed under the command (a broken pipe).
+    /// retry-on's own stdout or stderr was closed under the command (a broken pipe).
     pub output_closed: bool,
     /// The command was lent the terminal, so Ctrl-C went to it, not to retry-on.
     pub had_terminal: bool,
@@ -144,8 +144,8 @@ pub fn decide(
         None if outcome.ending == Ending::Exited(0) => return Verdict::Succeeded,
         _ => {}
     }
-    // A death by SIGINT or SIGPIPE that retry-on did not cause itself (with
-    // --kill-signal) means someone stopped the command or its reader left.
+    // A death by SIGINT that retry-on did not cause itself (with
+    // --kill-signal) means someone stopped the command.
     let died_of = |signal: Signal| outcome.stopped.is_none() && outcome.ending == Ending::Signaled(signal as i32);
     // With the terminal, Ctrl-C reached only the command; many commands
     // (the AWS CLI among them) catch it and exit 130.
@@ -153,7 +153,9 @@ pub fn decide(
     if died_of(Signal::SIGINT) || ctrl_c_exit {
         return Verdict::GiveUp(GiveUp::CommandInterrupted);
     }
-    if outcome.output_closed || died_of(Signal::SIGPIPE) {
+    // A SIGPIPE death is an ordinary signal death (a broken internal pipe is
+    // transient) unless it was retry-on's own output that closed.
+    if outcome.output_closed {
         return Verdict::GiveUp(GiveUp::OutputClosed);
     }
     if let Some(abort) = &outcome.abort_match {
@@ -351,7 +353,7 @@ mod tests {
             ending: Ending::Signaled(13),
             ..Outcome::exited(0)
         };
-        assert_eq!(decide1(&r, &sigpipe), Verdict::GiveUp(GiveUp::OutputClosed));
+        assert_eq!(decide1(&r, &sigpipe), Verdict::Retry(Reason::AnyFailure), "retry-on's output is fine");
         let closed = Outcome {
             output_closed: true,
             ..Outcome::exited(1)

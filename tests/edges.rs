@@ -209,3 +209,17 @@ fn the_lock_wait_says_what_ended_it() {
     assert_eq!(shell_code(run.wait(BOUND)), 143);
     run.stderr.wait_for(|line| line.contains("while waiting for the lock"), BOUND);
 }
+
+/// `-e 141 -- sh -c 'kill -PIPE $$'` was not retried and said "its output
+/// was closed", though retry-on's own output was fine.
+#[test]
+fn a_sigpipe_death_is_retried_when_retry_on_s_output_is_fine() {
+    let out = retry_on()
+        .args(["-e", "141", "-n", "3", "-d", "1ms", "--", "sh", "-c", "kill -PIPE $$"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shell_code(out.status), 141, "{stderr}");
+    assert!(stderr.contains("attempt 3/3 failed (killed by SIGPIPE); giving up: no attempts left"), "{stderr}");
+    assert!(!stderr.contains("output was closed"), "{stderr}");
+}

@@ -4,6 +4,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use tokio::process::{Child, ChildStderr, ChildStdout};
 
 use super::group::{Lifecycle, Limits, ProcessGroup};
@@ -11,7 +12,8 @@ use super::pump::{Pump, write_out};
 use super::{Attempt, DRAIN_GRACE, Ended, ending};
 use crate::error::Error;
 use crate::pattern::Hit;
-use crate::policy::{Matched, Outcome, Stream};
+use crate::platform::is_broken;
+use crate::policy::{Ending, Matched, Outcome, Stream};
 use crate::signals::Signals;
 use crate::spool::SpillBuffer;
 use crate::terminal::Terminal;
@@ -119,6 +121,10 @@ impl<'a> AttemptState<'a> {
         let stdout_hits = self.stdout.finish();
         self.life.settle(signals).await;
         let status = self.life.status.expect("an attempt ends only after the command exits");
+        let ending = ending(status);
+        // The command died of SIGPIPE: was it retry-on's own output that closed?
+        let own_output_closed = ending == Ending::Signaled(Signal::SIGPIPE as i32)
+            && (is_broken(io::stdout().as_fd()) || is_broken(io::stderr().as_fd()));
         let matched = |stream, hit: &Option<Hit>| {
             hit.as_ref().map(|hit| Matched {
                 stream,
@@ -127,14 +133,14 @@ impl<'a> AttemptState<'a> {
             })
         };
         let outcome = Outcome {
-            ending: ending(status),
+            ending,
             stopped: self.life.stopped,
             interrupted: self.life.interrupted,
             retry_match: matched(Stream::Stderr, &stderr_hits.retry)
                 .or_else(|| matched(Stream::Stdout, &stdout_hits.retry)),
             abort_match: matched(Stream::Stderr, &stderr_hits.abort)
                 .or_else(|| matched(Stream::Stdout, &stdout_hits.abort)),
-            output_closed: self.output_closed,
+            output_closed: self.output_closed || own_output_closed,
             had_terminal: self.lent,
         };
         Ok(Ended {
