@@ -343,12 +343,19 @@ mod tests {
     #[test]
     fn delays_are_rounded_as_they_are_printed() {
         assert_eq!(to_the_millisecond(Duration::from_nanos(1_234_567_891)), ms(1235));
-        assert_eq!(to_the_millisecond(Duration::from_nanos(123_456)), Duration::from_micros(123));
+        assert_eq!(
+            to_the_millisecond(Duration::from_nanos(123_456)),
+            Duration::from_micros(123)
+        );
         let s = Schedule {
             jitter: Jitter::Full,
             ..schedule(Backoff::Exponential)
         };
-        assert!(s.delays().take(50).all(|d| d.subsec_nanos() % 1_000_000 == 0 || d < ms(1)));
+        assert!(
+            s.delays()
+                .take(50)
+                .all(|d| d.subsec_nanos() % 1_000_000 == 0 || d < ms(1))
+        );
     }
 
     fn any_schedule() -> impl Strategy<Value = Schedule> {
@@ -366,8 +373,16 @@ mod tests {
         let jitter = prop::sample::select(vec![Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated]);
         let factor = prop_oneof![Just(1.0), Just(2.0), 1e-9f64..1e9];
         let delays = prop::option::of(prop::collection::vec(duration.clone(), 1..4));
-        (backoff, duration.clone(), factor, duration, delays, jitter, any::<u64>()).prop_map(
-            |(backoff, delay, factor, max_delay, delays, jitter, seed)| Schedule {
+        (
+            backoff,
+            duration.clone(),
+            factor,
+            duration,
+            delays,
+            jitter,
+            any::<u64>(),
+        )
+            .prop_map(|(backoff, delay, factor, max_delay, delays, jitter, seed)| Schedule {
                 backoff,
                 delay,
                 factor,
@@ -375,8 +390,7 @@ mod tests {
                 delays,
                 jitter,
                 seed: Some(seed),
-            },
-        )
+            })
     }
 
     proptest! {

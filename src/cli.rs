@@ -112,7 +112,13 @@ pub struct Layer {
     pub abort_on: Option<Vec<Located>>,
 
     /// Total attempts, the first included; 0 means no limit.
-    #[arg(short = 'n', long, value_name = "N", allow_hyphen_values = true, help_heading = "Schedule")]
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        help_heading = "Schedule"
+    )]
     pub attempts: Option<u32>,
     /// The first delay: 250ms, 2s, 1m30s, or a bare number of seconds.
     #[arg(short = 'd', long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Schedule")]

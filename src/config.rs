@@ -109,9 +109,15 @@ impl Catalog {
             defaults: None,
             profiles: BTreeMap::new(),
         };
-        let Some((path, named_by)) = path else { return Ok(catalog) };
-        let body = read_config(&path)
-            .map_err(|why| Error::Config(format!("cannot read config file {} ({named_by}): {why}", path.display())))?;
+        let Some((path, named_by)) = path else {
+            return Ok(catalog);
+        };
+        let body = read_config(&path).map_err(|why| {
+            Error::Config(format!(
+                "cannot read config file {} ({named_by}): {why}",
+                path.display()
+            ))
+        })?;
         let text = Text {
             name: path.display().to_string(),
             body: body.into(),

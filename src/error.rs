@@ -25,7 +25,10 @@ pub enum Error {
     #[error("{command}: command not found")]
     NotFound { command: String },
     #[error("{command}: {}: No such file or directory", interpreter.as_deref().map_or_else(|| "a file it needs to run (such as its ELF interpreter)".to_string(), |i| format!("its interpreter {i}")))]
-    MissingInterpreter { command: String, interpreter: Option<String> },
+    MissingInterpreter {
+        command: String,
+        interpreter: Option<String>,
+    },
     #[error("cannot use lock file {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
     #[error("{}", lock_timeout_message(path, *limit))]

@@ -8,6 +8,7 @@ mod backoff;
 pub mod cli;
 mod clock;
 pub mod config;
+mod console;
 pub mod error;
 mod exit;
 mod lock;
@@ -33,26 +34,23 @@ use crate::config::Catalog;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::lock::Lock;
+use crate::parse::LogFormat;
 use crate::pattern::Patterns;
-use crate::report::Reporter;
 use crate::settings::Settings;
 
 /// Runs retry-on with the process's arguments and ends it the right way.
 pub fn main() -> ExitCode {
-    match run_from_args(std::env::args_os()) {
-        Ok(exit) => exit.into_exit_code(),
-        Err(error) if error.is_rendered() => {
-            let _ = std::io::stderr().write_all(error.to_string().as_bytes());
-            ExitCode::from(error.exit_code())
-        }
-        Err(error) => {
-            Reporter::error(&error.to_string());
-            ExitCode::from(error.exit_code())
-        }
-    }
+    let exit = run_from_args(std::env::args_os()).unwrap_or_else(|(error, format)| {
+        report::fatal(&error, format);
+        Exit::Code(error.exit_code())
+    });
+    exit.into_exit_code()
 }
 
-fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error> {
+/// A failure, with the log format to report it in, as far as it is known.
+type Failure = (Error, Option<LogFormat>);
+
+fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failure> {
     let defaults = Settings::defaults();
     let help_defaults: Vec<(&'static str, String)> = defaults
         .keys()
@@ -60,28 +58,50 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error
         .filter(|(key, _)| !matches!(*key, "foreground" | "hold_stdout" | "quiet" | "verbose"))
         .map(|(key, value)| (key, report::value_text(key, value)))
         .collect();
-    let cli = match Cli::parse(args, &help_defaults)? {
+    let cli = match Cli::parse(args, &help_defaults).map_err(|e| (e, None))? {
         Parsed::Run(cli) => cli,
         Parsed::Shown => return Ok(Exit::Code(0)),
     };
-    let catalog = Catalog::load(&cli.selection)?;
+    let typed_format = cli.flags.log_format;
+    let catalog = Catalog::load(&cli.selection).map_err(|e| (e, typed_format))?;
     if cli.selection.list_profiles {
-        print(&report::profiles(&catalog.list()?));
+        print(&report::profiles(&catalog.list().map_err(|e| (e, typed_format))?));
         return Ok(Exit::Code(0));
     }
+    let settings = resolve(&cli, &catalog).map_err(|e| (e, typed_format))?;
+    let format = Some(settings.output.log_format);
+    run_resolved(&settings, cli.explain).map_err(|e| (e, format))
+}
+
+/// Resolves the settings from the command line and the configuration.
+fn resolve(cli: &Cli, catalog: &Catalog) -> Result<Settings, Error> {
     let profile = cli
         .selection
         .profile
         .as_deref()
         .map(|name| catalog.profile(name))
         .transpose()?;
-    let Cli { flags, command, .. } = *cli;
-    let settings = config::resolve(&flags, command, profile.as_ref(), &catalog);
+    Ok(config::resolve(
+        &cli.flags,
+        cli.command.clone(),
+        profile.as_ref(),
+        catalog,
+    ))
+}
+
+/// Explains the settings, or runs the command with them.
+fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
     let matching = &settings.matching;
-    let patterns =
-        Patterns::compile(&matching.patterns, &matching.stdout_patterns, &matching.abort_on).map_err(Error::Usage)?;
-    if cli.explain {
-        print(&report::explain(&settings));
+    let merged = !explain && !settings.process.hold_stdout && platform::stdout_is_stderr();
+    let patterns = Patterns::compile(
+        &matching.patterns,
+        &matching.stdout_patterns,
+        &matching.abort_on,
+        merged,
+    )
+    .map_err(Error::Usage)?;
+    if explain {
+        print(&report::explain(settings));
         return Ok(Exit::Code(0));
     }
     let lock = settings.process.lock.as_deref().map(Lock::open).transpose()?;
@@ -91,7 +111,7 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error
         .enable_time()
         .build()
         .map_err(|e| Error::io("cannot start the runtime", e))?;
-    runtime.block_on(retry::retry(&settings, &patterns, lock.as_ref(), child_signals))
+    runtime.block_on(retry::retry(settings, &patterns, lock.as_ref(), child_signals))
 }
 
 fn print(text: &str) {

@@ -22,12 +22,13 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     let parsed = match trimmed.parse::<f64>() {
         Ok(seconds) if seconds.is_nan() || seconds < 0.0 => {
-            return Err(format!("invalid duration {text:?}: must be a non-negative number of seconds"));
+            return Err(format!(
+                "invalid duration {text:?}: must be a non-negative number of seconds"
+            ));
         }
         Ok(seconds) => Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
-        Err(_) => humantime::parse_duration(trimmed).map_err(|e| {
-            format!("invalid duration {text:?}: {e} (examples: 250ms, 2s, 1m30s, or 0.5 for seconds)")
-        })?,
+        Err(_) => humantime::parse_duration(trimmed)
+            .map_err(|e| format!("invalid duration {text:?}: {e} (examples: 250ms, 2s, 1m30s, or 0.5 for seconds)"))?,
     };
     if parsed > LONGEST {
         return Err(format!("invalid duration {text:?}: longer than the limit of 100 years"));

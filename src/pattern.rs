@@ -64,16 +64,42 @@ pub struct Patterns {
     pub stderr: Option<PatternSet>,
     pub stdout: Option<PatternSet>,
     pub abort: Option<PatternSet>,
+    /// The command's stdout and stderr are one stream (`>log 2>&1`): `stderr`
+    /// then holds the retry patterns of both, and `stdout` none.
+    pub merged: bool,
 }
 
 impl Patterns {
-    /// Compiles each list; a bad pattern is an error that says where it was written.
-    pub fn compile(stderr: &[PatternSpec], stdout: &[PatternSpec], abort: &[PatternSpec]) -> Result<Patterns, String> {
+    /// Compiles each list; a bad pattern is an error that says where it was
+    /// written. With `merged`, the stderr and stdout patterns become one set.
+    pub fn compile(
+        stderr: &[PatternSpec],
+        stdout: &[PatternSpec],
+        abort: &[PatternSpec],
+        merged: bool,
+    ) -> Result<Patterns, String> {
+        let abort = PatternSet::compile(abort, "--abort-on")?;
+        if merged {
+            let both: Vec<PatternSpec> = stderr.iter().chain(stdout).cloned().collect();
+            let stderr = PatternSet::compile(&both, "--pattern")?;
+            return Ok(Patterns {
+                stderr,
+                stdout: None,
+                abort,
+                merged,
+            });
+        }
         Ok(Patterns {
             stderr: PatternSet::compile(stderr, "--pattern")?,
             stdout: PatternSet::compile(stdout, "--stdout-pattern")?,
-            abort: PatternSet::compile(abort, "--abort-on")?,
+            abort,
+            merged,
         })
+    }
+
+    /// Whether the command's output must pass through retry-on to be scanned.
+    pub fn scans_stderr(&self) -> bool {
+        self.stderr.is_some() || self.abort.is_some()
     }
 }
 
@@ -152,7 +178,11 @@ impl PatternSet {
                 memrchr(b'\n', &hay[from..m.start()]).map_or(from, |i| from + i + 1)
             };
             let line_end = memchr(b'\n', &hay[line_start..]).map_or(hay.len(), |i| line_start + i);
-            let context = if line_start == start { start.saturating_sub(1) } else { line_start };
+            let context = if line_start == start {
+                start.saturating_sub(1)
+            } else {
+                line_start
+            };
             let open = open_end && line_end == hay.len();
             let line = &hay[context..line_end];
             if let Some(hit) = self.find_in_line(line, line_start - context, open, each_line) {
@@ -591,8 +621,8 @@ mod tests {
 
     fn pattern_grammar() -> impl Strategy<Value = String> {
         let atom = prop::sample::select(vec![
-            "a", "b", "x", ":", " ", ".", r"\s", "[^x]", "(?s).", "^", "$", r"\A", r"\z", "(?-m)^", "(?-m)$",
-            r"\b", "[ab]", "",
+            "a", "b", "x", ":", " ", ".", r"\s", "[^x]", "(?s).", "^", "$", r"\A", r"\z", "(?-m)^", "(?-m)$", r"\b",
+            "[ab]", "",
         ]);
         let quantifier = prop::sample::select(vec!["", "", "*", "+", "?"]);
         prop::collection::vec((atom, quantifier), 1..5)

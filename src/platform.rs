@@ -99,6 +99,32 @@ pub fn set_foreground_group(terminal: impl AsFd, group: Pid) {
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
 }
 
+/// Whether retry-on's stdout and stderr are one open file (`>log 2>&1`, or
+/// one pipe), and not a terminal: then the command's writes to both must
+/// reach it in the order they were made.
+pub fn stdout_is_stderr() -> bool {
+    let (out, err) = (io::stdout(), io::stderr());
+    if nix::unistd::isatty(&out).unwrap_or(false) {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let me = nix::unistd::getpid().as_raw();
+        // SAFETY: kcmp compares two descriptors of this process; no memory is passed.
+        let same = unsafe {
+            nix::libc::syscall(nix::libc::SYS_kcmp, me, me, 0 /* KCMP_FILE */, 1, 2)
+        };
+        if same >= 0 {
+            return same == 0;
+        }
+    }
+    // Without kcmp, the same file will do.
+    match (nix::sys::stat::fstat(&out), nix::sys::stat::fstat(&err)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
 /// Whether one of retry-on's own outputs is broken: a pipe or socket whose
 /// reader has gone.
 pub fn is_broken(output: BorrowedFd<'_>) -> bool {

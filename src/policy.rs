@@ -37,6 +37,8 @@ pub enum Stop {
 pub enum Stream {
     Stdout,
     Stderr,
+    /// Stdout and stderr as one stream (`>log 2>&1`).
+    Both,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -353,7 +355,11 @@ mod tests {
             ending: Ending::Signaled(13),
             ..Outcome::exited(0)
         };
-        assert_eq!(decide1(&r, &sigpipe), Verdict::Retry(Reason::AnyFailure), "retry-on's output is fine");
+        assert_eq!(
+            decide1(&r, &sigpipe),
+            Verdict::Retry(Reason::AnyFailure),
+            "retry-on's output is fine"
+        );
         let closed = Outcome {
             output_closed: true,
             ..Outcome::exited(1)

@@ -1,13 +1,14 @@
 //! Every line retry-on itself prints, as text or as JSON.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::config::Summary;
+use crate::error::Error;
+use crate::exit::{Exit, TIMED_OUT};
 use crate::parse::{LogFormat, ToText, show_duration, signal_name};
 use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
 use crate::settings::{Output, Settings};
@@ -128,7 +129,7 @@ impl Reporter {
             LogFormat::Json => self.event(
                 "give_up",
                 attempt,
-                json!({ "reason": "interrupted", "signal": signal.as_str() }),
+                json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
             ),
             LogFormat::Text => self.line(&format!(
                 "interrupted by {} while waiting to retry; not retrying",
@@ -142,7 +143,7 @@ impl Reporter {
             LogFormat::Json => self.event(
                 "give_up",
                 attempt,
-                json!({ "reason": "interrupted", "signal": signal.as_str() }),
+                json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
             ),
             LogFormat::Text => self.line(&format!(
                 "interrupted by {} while waiting for the lock; not running the command",
@@ -156,7 +157,7 @@ impl Reporter {
             LogFormat::Json => self.event(
                 "give_up",
                 attempt,
-                json!({ "reason": "deadline", "lock": path.display().to_string() }),
+                json!({ "reason": "deadline", "lock": path.display().to_string(), "exit_code": TIMED_OUT }),
             ),
             LogFormat::Text => self.line(&format!(
                 "{}: the --max-time deadline passed while waiting for the lock on {}; giving up",
@@ -166,13 +167,9 @@ impl Reporter {
         }
     }
 
-    /// A failure of retry-on itself; printed even with `--quiet`.
-    pub fn error(message: &str) {
-        write_stderr(&format!("retry-on: {message}\n"));
-    }
-
     fn json_ended(&self, attempt: u32, outcome: &Outcome, verdict: &Verdict, took: Duration) {
-        let (exit_code, signal) = match outcome.ending {
+        let exit_code = Exit::of(outcome).shell_code();
+        let (ending_code, signal) = match outcome.ending {
             Ending::Exited(code) => (code, None),
             Ending::Signaled(n) => (128 + n, Signal::try_from(n).ok().map(Signal::as_str)),
         };
@@ -185,7 +182,7 @@ impl Reporter {
             "attempt_end",
             attempt,
             json!({
-                "exit_code": exit_code,
+                "exit_code": ending_code,
                 "signal": signal,
                 "timed_out": outcome.stopped == Some(Stop::Timeout),
                 "deadline": outcome.stopped == Some(Stop::Deadline),
@@ -195,7 +192,7 @@ impl Reporter {
             }),
         );
         match verdict {
-            Verdict::Succeeded => self.event("success", attempt, json!({})),
+            Verdict::Succeeded => self.event("success", attempt, json!({ "exit_code": exit_code })),
             Verdict::Retry(_) => {}
             Verdict::GiveUp(why) => {
                 let (reason, extra) = match why {
@@ -299,7 +296,29 @@ fn quote(text: &str) -> String {
 }
 
 fn write_stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    crate::console::own_line(text);
+}
+
+/// A failure of retry-on itself, as the last line of the run (printed even
+/// with `--quiet`); `format` is `None` when the command line could not say.
+pub fn fatal(error: &Error, format: Option<LogFormat>) {
+    if error.is_rendered() {
+        return write_stderr(&error.to_string());
+    }
+    let exit_code = error.exit_code();
+    match format {
+        Some(LogFormat::Json) => {
+            let reason = match error {
+                Error::NotFound { .. } | Error::MissingInterpreter { .. } | Error::NotExecutable { .. } => "cannot_run",
+                Error::LockTimeout { .. } => "lock_timeout",
+                _ => "error",
+            };
+            let event =
+                json!({ "event": "give_up", "reason": reason, "message": error.to_string(), "exit_code": exit_code });
+            write_stderr(&format!("{event}\n"));
+        }
+        Some(LogFormat::Text) | None => write_stderr(&format!("retry-on: {error}\n")),
+    }
 }
 
 /// The text of `--explain`: every setting with its source, then the schedule.
@@ -365,7 +384,11 @@ fn schedule_line(settings: &Settings) -> String {
     let attempts = settings.schedule.attempts;
     let retries = attempts.saturating_sub(1);
     let backoff = settings.schedule.backoff();
-    let shown_count = if attempts == 0 { WAITS_SHOWN } else { retries.min(WAITS_SHOWN) };
+    let shown_count = if attempts == 0 {
+        WAITS_SHOWN
+    } else {
+        retries.min(WAITS_SHOWN)
+    };
     let delays: Vec<Duration> = backoff.delays().take(shown_count as usize).collect();
     let mut shown: Vec<String> = delays.iter().map(|d| show_duration(*d)).collect();
     let rest = retries - shown_count.min(retries);

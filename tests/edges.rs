@@ -66,7 +66,18 @@ fn a_negative_number_is_refused_naming_its_flag() {
 #[test]
 fn a_pattern_that_begins_with_a_dash_is_a_pattern() {
     retry_on()
-        .args(["-p", "-ERR", "-n", "2", "-d", "1ms", "--", "sh", "-c", "echo '-ERR busy' >&2; exit 3"])
+        .args([
+            "-p",
+            "-ERR",
+            "-n",
+            "2",
+            "-d",
+            "1ms",
+            "--",
+            "sh",
+            "-c",
+            "echo '-ERR busy' >&2; exit 3",
+        ])
         .assert()
         .code(3)
         .stderr(contains("matched \"-ERR\""));
@@ -146,7 +157,10 @@ fn a_signal_retry_on_does_not_handle_still_stops_the_attempt() {
         let status = run.wait(BOUND);
         assert_eq!(shell_code(status), 128 + signal as i32, "{signal}");
         // Once the script is gone, nothing can write the marker any more.
-        assert!(common::all_gone(&pid, BOUND), "the attempt outlived retry-on after {signal}");
+        assert!(
+            common::all_gone(&pid, BOUND),
+            "the attempt outlived retry-on after {signal}"
+        );
         assert!(!marker.exists(), "the attempt ran on after {signal}");
     }
 }
@@ -165,7 +179,10 @@ fn the_command_dies_with_a_sigkilled_retry_on() {
     run.signal(nix::sys::signal::Signal::SIGKILL);
     run.wait(BOUND);
     // Within the 2 s the script sleeps: it must die with retry-on, not finish.
-    assert!(common::all_gone(&pid, Duration::from_millis(1500)), "the command outlived a SIGKILLed retry-on");
+    assert!(
+        common::all_gone(&pid, Duration::from_millis(1500)),
+        "the command outlived a SIGKILLed retry-on"
+    );
     assert!(!marker.exists());
 }
 
@@ -203,11 +220,15 @@ fn the_lock_wait_says_what_ended_it() {
         .assert()
         .code(124)
         .stderr(contains("deadline passed while waiting for the lock"));
-    let mut run = common::start(&["-v", "--lock", lock.to_str().unwrap(), "--", "true"], std::process::Stdio::null());
+    let mut run = common::start(
+        &["-v", "--lock", lock.to_str().unwrap(), "--", "true"],
+        std::process::Stdio::null(),
+    );
     run.stderr.wait_for(|line| line.contains("waiting for the lock"), BOUND);
     run.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(shell_code(run.wait(BOUND)), 143);
-    run.stderr.wait_for(|line| line.contains("while waiting for the lock"), BOUND);
+    run.stderr
+        .wait_for(|line| line.contains("while waiting for the lock"), BOUND);
 }
 
 /// `-e 141 -- sh -c 'kill -PIPE $$'` was not retried and said "its output
@@ -220,6 +241,152 @@ fn a_sigpipe_death_is_retried_when_retry_on_s_output_is_fine() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(shell_code(out.status), 141, "{stderr}");
-    assert!(stderr.contains("attempt 3/3 failed (killed by SIGPIPE); giving up: no attempts left"), "{stderr}");
+    assert!(
+        stderr.contains("attempt 3/3 failed (killed by SIGPIPE); giving up: no attempts left"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("output was closed"), "{stderr}");
+}
+
+/// `printf boom >&2; exit 3` gave `boomretry-on: attempt 1/2 …`, and in
+/// JSON mode a line that was not JSON.
+#[test]
+fn retry_on_s_own_line_starts_on_a_new_line_after_an_unfinished_one() {
+    let args = [
+        "-p",
+        "boom",
+        "-n",
+        "2",
+        "-d",
+        "1ms",
+        "--",
+        "sh",
+        "-c",
+        "printf boom >&2; exit 3",
+    ];
+    let out = retry_on().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        "boom\nretry-on: attempt 1/2 failed (exit 3, matched \"boom\"); retrying in 1ms\n\
+         boom\nretry-on: attempt 2/2 failed (exit 3); giving up: no attempts left\n"
+    );
+    let out = retry_on().arg("--log-format=json").args(args).output().unwrap();
+    for line in String::from_utf8_lossy(&out.stderr).lines().filter(|l| *l != "boom") {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    }
+}
+
+/// The last JSON event of a run, checked against how the run ended.
+fn last_event(out: &std::process::Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
+        .collect();
+    let last = events
+        .last()
+        .cloned()
+        .unwrap_or_else(|| panic!("no event in {stderr:?}"));
+    assert!(last["event"] == "give_up" || last["event"] == "success", "{stderr}");
+    assert_eq!(last["exit_code"], shell_code(out.status), "{stderr}");
+    last
+}
+
+/// In JSON mode, "command not found", "cannot run" and the lock timeout were
+/// text lines, a spawn failure had no `give_up`, and a timed-out run's
+/// `give_up` said 143 where retry-on exited 124.
+#[test]
+fn the_json_log_ends_every_run_with_the_exit_code_it_exits_with() {
+    let dir = tempdir();
+    let not_executable = dir.path().join("not-executable");
+    std::fs::write(&not_executable, "echo hi\n").unwrap();
+    let lock = dir.path().join("lock");
+    let holder = std::fs::File::create(&lock).unwrap();
+    holder.lock().unwrap();
+    let runs: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--", "no-such-command-anywhere"], "cannot_run"),
+        (vec!["--", not_executable.to_str().unwrap()], "cannot_run"),
+        (
+            vec!["--lock", lock.to_str().unwrap(), "--lock-timeout", "0", "--", "true"],
+            "lock_timeout",
+        ),
+        (vec!["-t", "100ms", "-n", "1", "--", "sleep", "5"], "attempts_exhausted"),
+        (
+            vec!["-n", "2", "-d", "1ms", "--", "sh", "-c", "exit 3"],
+            "attempts_exhausted",
+        ),
+        (vec!["--", "true"], ""),
+    ];
+    for (args, reason) in runs {
+        let out = retry_on()
+            .arg("--log-format=json")
+            .args(&args)
+            .timeout(BOUND)
+            .output()
+            .unwrap();
+        let last = last_event(&out);
+        if !reason.is_empty() {
+            assert_eq!(last["reason"], reason, "{args:?}");
+        }
+    }
+}
+
+/// With `-p`, stderr passed through retry-on and stdout did not, so
+/// `>log 2>&1` got the command's writes out of order.
+#[test]
+fn two_to_one_keeps_the_order_of_the_command_s_writes() {
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    let file = std::fs::File::create(&log).unwrap();
+    // 5 MB of stderr is more than a pipe holds, so a stderr that lags
+    // behind stdout would show.
+    let body = "head -c 5000000 /dev/zero | tr '\\0' e >&2; echo; echo OUT; echo ERR-END >&2; exit 3";
+    let status = common::retry_on_std()
+        .args(["-p", "ERR-END", "-n", "2", "-d", "1ms", "--", "sh", "-c", body])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let one = format!("{}\nOUT\nERR-END\n", "e".repeat(5_000_000));
+    let retried = "retry-on: attempt 1/2 failed (exit 3, matched \"ERR-END\"); retrying in 1ms\n";
+    let gave_up = "retry-on: attempt 2/2 failed (exit 3); giving up: no attempts left\n";
+    assert!(
+        text == format!("{one}{retried}{one}{gave_up}"),
+        "out of order: OUT at {:?}",
+        text.find("OUT")
+    );
+}
+
+/// The same through one pipe (`2>&1 | …`): `-p` and `--stdout-pattern`
+/// then both match the lines of that one stream.
+#[test]
+fn stdout_and_stderr_as_one_pipe_are_one_stream_for_the_patterns() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = common::retry_on_std()
+        .args([
+            "-p",
+            "^out-line$",
+            "-n",
+            "2",
+            "-d",
+            "1ms",
+            "--",
+            "sh",
+            "-c",
+            "echo err-line >&2; echo out-line; exit 3",
+        ])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { reader }, &mut text).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    assert!(
+        text.starts_with("err-line\nout-line\nretry-on: attempt 1/2 failed (exit 3, matched \"out-line\")"),
+        "{text}"
+    );
 }

@@ -38,7 +38,7 @@ fn settings(name: &str) -> Settings {
 
 fn compile(settings: &Settings) -> Patterns {
     let m = &settings.matching;
-    Patterns::compile(&m.patterns, &m.stdout_patterns, &m.abort_on).unwrap()
+    Patterns::compile(&m.patterns, &m.stdout_patterns, &m.abort_on, false).unwrap()
 }
 
 /// What the scanner finds in one line: (a retry pattern matched, an abort pattern matched).
@@ -51,7 +51,7 @@ fn verdict(patterns: &Patterns, line: &str) -> (bool, bool) {
 
 /// Whether the one pattern `spec` matches `line`.
 fn matches_alone(spec: &PatternSpec, line: &str) -> bool {
-    let one = Patterns::compile(std::slice::from_ref(spec), &[], &[]).unwrap();
+    let one = Patterns::compile(std::slice::from_ref(spec), &[], &[], false).unwrap();
     verdict(&one, line).0
 }
 

@@ -8,8 +8,9 @@ use nix::sys::signal::Signal;
 use tokio::process::{Child, ChildStderr, ChildStdout};
 
 use super::group::{Lifecycle, Limits, ProcessGroup};
-use super::pump::{Pump, write_out};
+use super::pump::Pump;
 use super::{Attempt, DRAIN_GRACE, Ended, ending};
+use crate::console::{Sink, pass_on};
 use crate::error::Error;
 use crate::pattern::Hit;
 use crate::platform::is_broken;
@@ -26,6 +27,8 @@ pub struct AttemptState<'a> {
     pub life: Lifecycle,
     pub stderr: Pump<ChildStderr>,
     pub stdout: Pump<ChildStdout>,
+    /// Where the stdout pipe goes: stdout, or stdout that is also stderr.
+    stdout_sink: Sink,
     /// The attempt's stdout, with `--hold-stdout`.
     held_stdout: Option<SpillBuffer>,
     /// retry-on's own stdout was closed under the command.
@@ -39,13 +42,21 @@ pub struct AttemptState<'a> {
 }
 
 impl<'a> AttemptState<'a> {
-    pub fn new(attempt: &Attempt<'a>, group: ProcessGroup, limits: Limits, child: &mut Child) -> Result<Self, Error> {
+    pub fn new(
+        attempt: &Attempt<'a>,
+        group: ProcessGroup,
+        limits: Limits,
+        child: &mut Child,
+        merged: bool,
+    ) -> Result<Self, Error> {
         let patterns = attempt.patterns;
         let terminal = attempt.terminal.filter(|_| group.whole);
+        let stdout_retry = if merged { &patterns.stderr } else { &patterns.stdout };
         Ok(AttemptState {
             life: Lifecycle::new(group, limits),
             stderr: Pump::new(child.stderr.take(), patterns.stderr.as_ref(), patterns.abort.as_ref())?,
-            stdout: Pump::new(child.stdout.take(), patterns.stdout.as_ref(), patterns.abort.as_ref())?,
+            stdout: Pump::new(child.stdout.take(), stdout_retry.as_ref(), patterns.abort.as_ref())?,
+            stdout_sink: if merged { Sink::Both } else { Sink::Stdout },
             held_stdout: attempt.process.hold_stdout.then(SpillBuffer::new),
             output_closed: false,
             drain_until: None,
@@ -87,7 +98,7 @@ impl<'a> AttemptState<'a> {
 
     pub fn on_stderr(&mut self, read: Option<usize>) {
         let Some(n) = read else { return };
-        let written = write_out(io::stderr().as_fd(), self.stderr.chunk(n));
+        let written = pass_on(Sink::Stderr, self.stderr.chunk(n));
         self.stderr.scan(n);
         if written.is_err() {
             // Our stderr is gone: close the command's, as it would be.
@@ -102,12 +113,20 @@ impl<'a> AttemptState<'a> {
                 held.append(self.stdout.chunk(n));
                 Ok(())
             }
-            None => write_out(io::stdout().as_fd(), self.stdout.chunk(n)),
+            None => pass_on(self.stdout_sink, self.stdout.chunk(n)),
         };
         self.stdout.scan(n);
         if written.is_err() {
             self.output_closed = true;
             self.stdout.close();
+        }
+    }
+
+    /// The stream that came through the stdout pipe.
+    fn stdout_stream(&self) -> Stream {
+        match self.stdout_sink {
+            Sink::Both => Stream::Both,
+            _ => Stream::Stdout,
         }
     }
 
@@ -137,9 +156,9 @@ impl<'a> AttemptState<'a> {
             stopped: self.life.stopped,
             interrupted: self.life.interrupted,
             retry_match: matched(Stream::Stderr, &stderr_hits.retry)
-                .or_else(|| matched(Stream::Stdout, &stdout_hits.retry)),
+                .or_else(|| matched(self.stdout_stream(), &stdout_hits.retry)),
             abort_match: matched(Stream::Stderr, &stderr_hits.abort)
-                .or_else(|| matched(Stream::Stdout, &stdout_hits.abort)),
+                .or_else(|| matched(self.stdout_stream(), &stdout_hits.abort)),
             output_closed: self.output_closed || own_output_closed,
             had_terminal: self.lent,
         };

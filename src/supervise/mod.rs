@@ -60,8 +60,10 @@ pub struct Ended {
 /// Runs one attempt to its end.
 pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, Error> {
     let patterns = attempt.patterns;
-    let scan_stderr = patterns.stderr.is_some() || patterns.abort.is_some();
-    let pipe_stdout = patterns.stdout.is_some() || attempt.process.hold_stdout;
+    // One stream for both (`2>&1`): it all comes through the stdout pipe, in order.
+    let merge = patterns.merged && patterns.scans_stderr();
+    let scan_stderr = patterns.scans_stderr() && !merge;
+    let pipe_stdout = merge || patterns.stdout.is_some() || attempt.process.hold_stdout;
     let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::inherit() };
 
     let mut feeding = attempt.stdin.feeding();
@@ -77,7 +79,7 @@ pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result
         if !attempt.process.foreground {
             command.process_group(0);
         }
-        spawn::die_with_retry_on(&mut command, attempt.child_signals);
+        spawn::prepare_child(&mut command, attempt.child_signals, merge);
         command
     })?;
     let stdin_pipe = child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok());
@@ -95,7 +97,7 @@ pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result
         kill_signal: attempt.process.kill_signal,
         kill_after: attempt.process.kill_after,
     };
-    let mut state = AttemptState::new(attempt, group, limits, &mut child)?;
+    let mut state = AttemptState::new(attempt, group, limits, &mut child, merge)?;
     while state.running() {
         // Signals, deadlines and the command's exit come before its output, so
         // that a command (or a background process) that writes without pause

@@ -1,11 +1,8 @@
 //! Passing a child's piped output on to retry-on's own stdout or stderr,
 //! with the thread that scans it for patterns.
 
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::Error;
@@ -110,21 +107,4 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         self.pipe = None;
         self.scan.take().map(ScanThread::finish).unwrap_or_default()
     }
-}
-
-/// Writes all of `data` to one of retry-on's own output streams, which may
-/// have been left non-blocking by whoever shares it.
-pub fn write_out(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => {
-                let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-                let _ = poll(&mut fds, PollTimeout::NONE);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }

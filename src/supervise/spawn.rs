@@ -28,13 +28,20 @@ pub fn spawn(argv: &[OsString], build: impl Fn(&[OsString]) -> Command) -> Resul
     spawned.map_err(|e| spawn_error(&argv[0], e))
 }
 
-/// Makes the child die with retry-on, and gives it back the signal
-/// dispositions retry-on changed for itself.
-pub fn die_with_retry_on(command: &mut Command, child_signals: ChildSignals) {
+/// Makes the child die with retry-on, gives it back the signal dispositions
+/// retry-on changed for itself and, with `merge_output`, makes its stderr
+/// the pipe its stdout is.
+pub fn prepare_child(command: &mut Command, child_signals: ChildSignals, merge_output: bool) {
     let parent = nix::unistd::getpid();
-    // SAFETY: the closure makes only async-signal-safe calls (signal, prctl, getppid).
+    // SAFETY: the closure makes only async-signal-safe calls (signal, prctl, getppid, dup2).
     unsafe {
-        command.pre_exec(move || child_signals.apply_in_child(parent));
+        command.pre_exec(move || {
+            child_signals.apply_in_child(parent)?;
+            if merge_output {
+                nix::unistd::dup2_stderr(std::io::stdout())?;
+            }
+            Ok(())
+        });
     }
 }
 
@@ -74,7 +81,11 @@ fn interpreter_of(path: &Path) -> Option<String> {
     let mut head = [0u8; 256];
     let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
     let line = head[..n].strip_prefix(b"#!")?.split(|b| *b == b'\n').next()?;
-    let interpreter = String::from_utf8_lossy(line).trim().split_whitespace().next()?.to_string();
+    let interpreter = String::from_utf8_lossy(line)
+        .trim()
+        .split_whitespace()
+        .next()?
+        .to_string();
     Some(interpreter)
 }
 
