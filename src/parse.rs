@@ -406,7 +406,6 @@ mod tests {
         assert!(duration("5 parsecs").unwrap_err().contains("\"5 parsecs\""));
     }
 
-    #[test]
     /// `-d 18446744073709552s` printed "retrying in 384ms" and then slept
     /// for ever; `1e20` was clamped while `1e999` was refused.
     #[test]

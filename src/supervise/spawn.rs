@@ -81,11 +81,7 @@ fn interpreter_of(path: &Path) -> Option<String> {
     let mut head = [0u8; 256];
     let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
     let line = head[..n].strip_prefix(b"#!")?.split(|b| *b == b'\n').next()?;
-    let interpreter = String::from_utf8_lossy(line)
-        .trim()
-        .split_whitespace()
-        .next()?
-        .to_string();
+    let interpreter = String::from_utf8_lossy(line).split_whitespace().next()?.to_string();
     Some(interpreter)
 }
 
