@@ -146,9 +146,10 @@ impl Run {
             self.what
         );
     }
-    /// Lines of stderr that contain `text`.
-    pub fn stderr_count(&self, text: &str) -> usize {
-        self.stderr.lines().filter(|l| l.contains(text)).count()
+    /// Lines of stderr that start with `prefix` (so not retry-on's own
+    /// lines, which quote what matched).
+    pub fn stderr_count(&self, prefix: &str) -> usize {
+        self.stderr.lines().filter(|l| l.starts_with(prefix)).count()
     }
     /// retry-on's own "attempt K/N failed (...); retrying in ..." lines.
     pub fn retries(&self) -> usize {
