@@ -29,13 +29,14 @@ variable "run" {
 
 # Replaced on every run with a new value of var.run. Its provisioner says
 # when it starts, then waits for the file `release` (the test creates it)
-# while this apply holds the state lock.
+# while this apply holds the state lock; it also stops waiting when the
+# test's directory is gone, so that a failed test leaves nothing behind.
 resource "terraform_data" "held" {
   input            = var.run
   triggers_replace = [var.run]
 
   provisioner "local-exec" {
-    command = "echo \"provisioner started run=${self.input}\"; while [ ! -e release ]; do sleep 0.05; done; echo \"provisioner done run=${self.input}\""
+    command = "echo \"provisioner started run=${self.input}\"; while [ ! -e release ] && [ -e main.tf ]; do sleep 0.05; done; echo \"provisioner done run=${self.input}\""
   }
 }
 
