@@ -29,6 +29,8 @@ pub const BUILT_IN_PROFILES: &[(&str, &str)] = &[
     ("git", include_str!("../config/git.toml")),
     ("apt", include_str!("../config/apt.toml")),
     ("terraform", include_str!("../config/terraform.toml")),
+    ("kubectl", include_str!("../config/kubectl.toml")),
+    ("helm", include_str!("../config/helm.toml")),
 ];
 
 /// One layer of settings, as a file or the command line gives them. A key is
