@@ -16,9 +16,9 @@ use e2e::{alone, require, retry_on, run};
 use kube_api::{Config, KubeApi, Patched};
 use std::path::Path;
 
-/// The profile under test; short waits so that the test is quick, the
-/// profile's patterns unchanged.
-const PROFILE: &[&str] = &["-p", r"Error from server \(Conflict\)"];
+/// The profile under test; short waits so that the test is quick (its
+/// schedule starts at 1s), its patterns unchanged.
+const PROFILE: &[&str] = &["-P", "kubectl"];
 const FAST: &[&str] = &["-d", "100ms", "--max-delay", "200ms"];
 
 /// `kubectl --kubeconfig=/dev/null --server URL patch configmap demo ...`
@@ -144,6 +144,8 @@ fn connection_refused_without_kubeconfig_is_not_retried() {
     let r = run(cmd);
     r.assert_failure();
     assert_eq!(r.retries(), 0, "not transient: must not be retried\n{r}");
+    assert_eq!(r.own_lines().len(), 1, "{r}");
+    assert!(r.own_lines()[0].starts_with("retry-on: attempt 1/6 failed"), "{r}");
     assert_eq!(r.stderr_count(REFUSED), 1, "{r}");
     assert_eq!(r.code(), kubectl.code(), "{r}");
 
