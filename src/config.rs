@@ -31,6 +31,9 @@ pub const BUILT_IN_PROFILES: &[(&str, &str)] = &[
     ("terraform", include_str!("../config/terraform.toml")),
     ("kubectl", include_str!("../config/kubectl.toml")),
     ("helm", include_str!("../config/helm.toml")),
+    ("npm", include_str!("../config/npm.toml")),
+    ("pip", include_str!("../config/pip.toml")),
+    ("cargo", include_str!("../config/cargo.toml")),
 ];
 
 /// One layer of settings, as a file or the command line gives them. A key is
