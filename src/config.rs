@@ -34,6 +34,10 @@ pub const BUILT_IN_PROFILES: &[(&str, &str)] = &[
     ("npm", include_str!("../config/npm.toml")),
     ("pip", include_str!("../config/pip.toml")),
     ("cargo", include_str!("../config/cargo.toml")),
+    ("docker", include_str!("../config/docker.toml")),
+    ("gh", include_str!("../config/gh.toml")),
+    ("gcloud", include_str!("../config/gcloud.toml")),
+    ("az", include_str!("../config/az.toml")),
 ];
 
 /// One layer of settings, as a file or the command line gives them. A key is
