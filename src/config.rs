@@ -27,6 +27,15 @@ pub const BUILT_IN_PROFILES: &[(&str, &str)] = &[
     ("git", include_str!("../config/git.toml")),
     ("apt", include_str!("../config/apt.toml")),
     ("terraform", include_str!("../config/terraform.toml")),
+    ("kubectl", include_str!("../config/kubectl.toml")),
+    ("helm", include_str!("../config/helm.toml")),
+    ("npm", include_str!("../config/npm.toml")),
+    ("pip", include_str!("../config/pip.toml")),
+    ("cargo", include_str!("../config/cargo.toml")),
+    ("docker", include_str!("../config/docker.toml")),
+    ("gh", include_str!("../config/gh.toml")),
+    ("gcloud", include_str!("../config/gcloud.toml")),
+    ("az", include_str!("../config/az.toml")),
 ];
 
 /// A user configuration file.
