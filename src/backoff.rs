@@ -154,6 +154,12 @@ fn times(d: f64, growth: f64) -> f64 {
     if d == 0.0 { 0.0 } else { d * growth }
 }
 
+/// The wait when the output asked for `asked` and the schedule says
+/// `scheduled`: the longer of the two, under the cap.
+pub fn hinted(scheduled: Duration, asked: Duration, cap: Duration) -> Duration {
+    to_the_millisecond(scheduled.max(asked).min(cap))
+}
+
 /// A delay as it is printed and slept: to the millisecond, or to the
 /// microsecond below one.
 pub fn to_the_millisecond(d: Duration) -> Duration {
@@ -338,6 +344,17 @@ mod tests {
             };
             assert!(s.delays().take(3000).all(|d| d.is_zero()), "{backoff:?}");
         }
+    }
+
+    #[test]
+    fn a_hint_lengthens_the_wait_but_never_past_the_cap() {
+        let cap = Duration::from_secs(60);
+        assert_eq!(hinted(ms(500), Duration::from_secs(30), cap), Duration::from_secs(30));
+        assert_eq!(
+            hinted(Duration::from_secs(8), Duration::from_secs(2), cap),
+            Duration::from_secs(8)
+        );
+        assert_eq!(hinted(ms(500), Duration::from_secs(3600), cap), cap);
     }
 
     #[test]

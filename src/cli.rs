@@ -106,6 +106,11 @@ pub struct Layer {
     /// Retry when the exit code is in LIST, such as 1,40-45,255.
     #[arg(short = 'e', long = "exit-code", value_name = "LIST", value_parser = text::<ExitCodes>, allow_hyphen_values = true, help_heading = "Matching")]
     pub exit_codes: Option<Value<ExitCodes>>,
+    /// Wait at least as long as the output asks: REGEX has one capture group that takes a number
+    /// of seconds or a duration, such as 'Retry-After: (\d+)'. The last matching line wins; the
+    /// wait stays under --max-delay. Not a retry condition. Repeatable.
+    #[arg(long = "retry-after", value_name = "REGEX", value_parser = located, allow_hyphen_values = true, help_heading = "Matching")]
+    pub retry_after: Option<Vec<Located>>,
     /// Never retry an attempt whose output matched REGEX, even if a retry pattern matched too.
     /// Repeatable.
     #[arg(long = "abort-on", value_name = "REGEX", value_parser = located, allow_hyphen_values = true, help_heading = "Matching")]

@@ -93,13 +93,7 @@ fn resolve(cli: &Cli, catalog: &Catalog) -> Result<Settings, Error> {
 fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
     let matching = &settings.matching;
     let merged = !explain && !settings.process.hold_stdout && platform::stdout_is_stderr();
-    let patterns = Patterns::compile(
-        &matching.patterns,
-        &matching.stdout_patterns,
-        &matching.abort_on,
-        merged,
-    )
-    .map_err(Error::Usage)?;
+    let patterns = Patterns::compile(&matching.pattern_lists(), merged).map_err(Error::Usage)?;
     if explain {
         print(&report::explain(settings));
         return Ok(Exit::Code(0));

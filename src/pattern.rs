@@ -59,11 +59,21 @@ impl PatternSpec {
     }
 }
 
+/// The pattern lists of a run, as the user gave them.
+pub struct PatternLists<'a> {
+    pub stderr: &'a [PatternSpec],
+    pub stdout: &'a [PatternSpec],
+    pub abort: &'a [PatternSpec],
+    pub hints: &'a [PatternSpec],
+}
+
 /// The compiled patterns of a run.
 pub struct Patterns {
     pub stderr: Option<PatternSet>,
     pub stdout: Option<PatternSet>,
     pub abort: Option<PatternSet>,
+    /// `--retry-after`: lines that say how long to wait.
+    pub hints: Option<PatternSet>,
     /// The command's stdout and stderr are one stream (`>log 2>&1`): `stderr`
     /// then holds the retry patterns of both, and `stdout` none.
     pub merged: bool,
@@ -72,34 +82,32 @@ pub struct Patterns {
 impl Patterns {
     /// Compiles each list; a bad pattern is an error that says where it was
     /// written. With `merged`, the stderr and stdout patterns become one set.
-    pub fn compile(
-        stderr: &[PatternSpec],
-        stdout: &[PatternSpec],
-        abort: &[PatternSpec],
-        merged: bool,
-    ) -> Result<Patterns, String> {
-        let abort = PatternSet::compile(abort, "--abort-on")?;
+    pub fn compile(lists: &PatternLists<'_>, merged: bool) -> Result<Patterns, String> {
+        let abort = PatternSet::compile(lists.abort, "--abort-on")?;
+        let hints = PatternSet::compile_hints(lists.hints)?;
         if merged {
-            let both: Vec<PatternSpec> = stderr.iter().chain(stdout).cloned().collect();
+            let both: Vec<PatternSpec> = lists.stderr.iter().chain(lists.stdout).cloned().collect();
             let stderr = PatternSet::compile(&both, "--pattern")?;
             return Ok(Patterns {
                 stderr,
                 stdout: None,
                 abort,
+                hints,
                 merged,
             });
         }
         Ok(Patterns {
-            stderr: PatternSet::compile(stderr, "--pattern")?,
-            stdout: PatternSet::compile(stdout, "--stdout-pattern")?,
+            stderr: PatternSet::compile(lists.stderr, "--pattern")?,
+            stdout: PatternSet::compile(lists.stdout, "--stdout-pattern")?,
             abort,
+            hints,
             merged,
         })
     }
 
-    /// Whether the command's output must pass through retry-on to be scanned.
+    /// Whether the command's stderr must pass through retry-on to be scanned.
     pub fn scans_stderr(&self) -> bool {
-        self.stderr.is_some() || self.abort.is_some()
+        self.stderr.is_some() || self.abort.is_some() || self.hints.is_some()
     }
 }
 
@@ -112,6 +120,8 @@ pub struct PatternSet {
     sources: Vec<String>,
     /// Some pattern reads the whole text's start or end: search each line alone.
     line_by_line: bool,
+    /// Hint patterns: report what the capture group took.
+    captures: bool,
 }
 
 /// What matched: the pattern (its index in its list, and its text as the
@@ -121,6 +131,8 @@ pub struct Hit {
     pub pattern: usize,
     pub source: String,
     pub text: String,
+    /// What the pattern's one capture group took, for a hint pattern.
+    pub captured: Option<String>,
 }
 
 impl PatternSet {
@@ -157,7 +169,27 @@ impl PatternSet {
             each,
             sources,
             line_by_line,
+            captures: false,
         }))
+    }
+
+    /// Compiles `--retry-after` patterns, each of which must have exactly
+    /// one capture group: the wait the output asks for.
+    pub fn compile_hints(specs: &[PatternSpec]) -> Result<Option<PatternSet>, String> {
+        let Some(mut set) = PatternSet::compile(specs, "--retry-after")? else {
+            return Ok(None);
+        };
+        for (spec, regex) in specs.iter().zip(&set.each) {
+            let groups = regex.captures_len() - 1;
+            if groups != 1 {
+                return Err(format!(
+                    "{}: it must have exactly one capture group, for the wait, and has {groups}",
+                    spec.complaint("retry-after pattern")
+                ));
+            }
+        }
+        set.captures = true;
+        Ok(Some(set))
     }
 
     /// The first match in `hay[start..]`: newline-separated lines, of which
@@ -165,7 +197,26 @@ impl PatternSet {
     /// part of a long line). The end of `hay` ends its last line, unless
     /// `open_end`, when a match that touches it is not trusted yet.
     fn find(&self, hay: &[u8], start: usize, open_end: bool) -> Option<Hit> {
+        self.find_from(hay, start, start, open_end).map(|(hit, _)| hit)
+    }
+
+    /// The last match in `hay` (as for [`PatternSet::find`]): one per line at most.
+    fn find_last(&self, hay: &[u8], start: usize, open_end: bool) -> Option<Hit> {
         let mut from = start;
+        let mut last = None;
+        while let Some((hit, line_end)) = self.find_from(hay, start, from, open_end) {
+            last = Some(hit);
+            if line_end >= hay.len() {
+                break;
+            }
+            from = line_end + 1;
+        }
+        last
+    }
+
+    /// The first match from the line that starts at `from` on, with the end of its line.
+    fn find_from(&self, hay: &[u8], start: usize, from: usize, open_end: bool) -> Option<(Hit, usize)> {
+        let mut from = from;
         let mut each_line = self.line_by_line;
         loop {
             let line_start = if each_line {
@@ -186,7 +237,7 @@ impl PatternSet {
             let open = open_end && line_end == hay.len();
             let line = &hay[context..line_end];
             if let Some(hit) = self.find_in_line(line, line_start - context, open, each_line) {
-                return Some(hit);
+                return Some((hit, line_end));
             }
             if line_end == hay.len() {
                 return None;
@@ -207,8 +258,19 @@ impl PatternSet {
                 pattern,
                 source: self.sources[pattern].clone(),
                 text: String::from_utf8_lossy(m.as_bytes()).into_owned(),
+                captured: self.captured(regex, line, from),
             })
         })
+    }
+}
+
+impl PatternSet {
+    fn captured(&self, regex: &Regex, line: &[u8], from: usize) -> Option<String> {
+        if !self.captures {
+            return None;
+        }
+        let group = regex.captures_at(line, from)?.get(1)?;
+        Some(String::from_utf8_lossy(group.as_bytes()).into_owned())
     }
 }
 
@@ -235,6 +297,8 @@ fn anchored_to_haystack(spec: &PatternSpec) -> bool {
 pub struct Scanner<'a> {
     /// The retry set, then the abort set, each with its first hit.
     sets: [Option<(&'a PatternSet, Option<Hit>)>; 2],
+    /// The hint set, with its last hit.
+    hints: Option<(&'a PatternSet, Option<Hit>)>,
     /// The unfinished line, or its last [`WINDOW`] bytes.
     carry: Vec<u8>,
     /// Whether `carry[0]` is only context: the byte before a truncated line's kept tail.
@@ -245,14 +309,26 @@ impl<'a> Scanner<'a> {
     pub fn new(retry: Option<&'a PatternSet>, abort: Option<&'a PatternSet>) -> Self {
         Scanner {
             sets: [retry.map(|s| (s, None)), abort.map(|s| (s, None))],
+            hints: None,
             carry: Vec::new(),
             carry_has_lead: false,
         }
     }
 
-    /// Whether any set is still looking for its first hit.
+    /// Also looks for the last line that hints at a wait.
+    pub fn with_hints(mut self, hints: Option<&'a PatternSet>) -> Self {
+        self.hints = hints.map(|s| (s, None));
+        self
+    }
+
+    /// Whether a set is still looking for its first hit, or hints for their last.
     pub fn is_searching(&self) -> bool {
-        self.sets.iter().flatten().any(|(_, hit)| hit.is_none())
+        self.hints.is_some() || self.sets.iter().flatten().any(|(_, hit)| hit.is_none())
+    }
+
+    /// What the last hint captured.
+    pub fn hint(&self) -> Option<&str> {
+        self.hints.as_ref()?.1.as_ref()?.captured.as_deref()
     }
 
     pub fn retry_hit(&self) -> Option<&Hit> {
@@ -306,6 +382,11 @@ impl<'a> Scanner<'a> {
         for (set, hit) in self.sets.iter_mut().flatten().filter(|(_, hit)| hit.is_none()) {
             *hit = set.find(hay, start, open_end);
         }
+        if let Some((set, last)) = &mut self.hints
+            && let Some(hit) = set.find_last(hay, start, open_end)
+        {
+            *last = Some(hit);
+        }
     }
 
     /// Keeps an unfinished line bounded: once it passes twice the window,
@@ -328,6 +409,8 @@ impl<'a> Scanner<'a> {
 pub struct Hits {
     pub retry: Option<Hit>,
     pub abort: Option<Hit>,
+    /// What the last hint line captured.
+    pub hint: Option<String>,
 }
 
 /// How many buffers a [`ScanThread`] lets out at once: this bounds memory,
@@ -346,12 +429,17 @@ pub struct ScanThread {
 }
 
 impl ScanThread {
-    /// Starts scanning for `retry` and `abort`, with buffers of `size` bytes.
-    pub fn start(retry: Option<PatternSet>, abort: Option<PatternSet>, size: usize) -> io::Result<ScanThread> {
+    /// Starts scanning for `retry`, `abort` and `hints`, with buffers of `size` bytes.
+    pub fn start(
+        retry: Option<PatternSet>,
+        abort: Option<PatternSet>,
+        hints: Option<PatternSet>,
+        size: usize,
+    ) -> io::Result<ScanThread> {
         let (chunks, incoming) = sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
         let (give_back, spare) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let worker = std::thread::Builder::new().name("scan".into()).spawn(move || {
-            let mut scanner = Scanner::new(retry.as_ref(), abort.as_ref());
+            let mut scanner = Scanner::new(retry.as_ref(), abort.as_ref()).with_hints(hints.as_ref());
             for (buffer, len) in incoming {
                 scanner.feed(&buffer[..len]);
                 let _ = give_back.try_send(buffer);
@@ -360,6 +448,7 @@ impl ScanThread {
             Hits {
                 retry: scanner.retry_hit().cloned(),
                 abort: scanner.abort_hit().cloned(),
+                hint: scanner.hint().map(str::to_string),
             }
         })?;
         Ok(ScanThread {
@@ -557,7 +646,13 @@ mod tests {
 
     #[test]
     fn a_scan_thread_finds_hits_across_buffers_and_recycles_them() {
-        let mut scan = ScanThread::start(Some(set(&["Concurrent Modification"])), Some(set(&["Denied"])), 16).unwrap();
+        let mut scan = ScanThread::start(
+            Some(set(&["Concurrent Modification"])),
+            Some(set(&["Denied"])),
+            None,
+            16,
+        )
+        .unwrap();
         for piece in [&b"x\nConcurr"[..], b"ent Mo", b"dificati", b"on\nok\n"] {
             let mut buffer = scan.buffer();
             assert_eq!(buffer.len(), 16);

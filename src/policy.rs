@@ -63,6 +63,8 @@ pub struct Outcome {
     pub output_closed: bool,
     /// The command was lent the terminal, so Ctrl-C went to it, not to retry-on.
     pub had_terminal: bool,
+    /// What the last `--retry-after` line captured: the wait the output asked for.
+    pub hint: Option<String>,
 }
 
 impl Outcome {
@@ -76,6 +78,7 @@ impl Outcome {
             abort_match: None,
             output_closed: false,
             had_terminal: false,
+            hint: None,
         }
     }
 }

@@ -107,11 +107,13 @@ impl Reporter {
     }
 
     /// Announces the wait before the next attempt.
-    pub fn sleeping(&self, attempt: u32, outcome: &Outcome, reason: &Reason, delay: Duration) {
+    pub fn sleeping(&self, attempt: u32, outcome: &Outcome, reason: &Reason, delay: Duration, asked: Option<Duration>) {
         if self.format == LogFormat::Json {
-            let data = json!({ "delay_ms": delay.as_millis() as u64, "reason": reason_name(reason) });
+            let hint = asked.map(|d| d.as_millis() as u64);
+            let data = json!({ "delay_ms": delay.as_millis() as u64, "reason": reason_name(reason), "hint": hint });
             return self.event("sleep", attempt, data);
         }
+        let asked = asked.map_or_else(String::new, |d| format!(" (the output asked for {})", show_duration(d)));
         let this = self.attempt(attempt);
         let what = describe(outcome);
         let why = match reason {
@@ -119,9 +121,19 @@ impl Reporter {
             Reason::ExitCode(_) | Reason::TimedOut | Reason::AnyFailure => String::new(),
         };
         self.line(&format!(
-            "{this} failed ({what}{why}); retrying in {}",
+            "{this} failed ({what}{why}); retrying in {}{asked}",
             show_duration(delay)
         ));
+    }
+
+    /// A `--retry-after` line captured text that is no duration (`-v`).
+    pub fn ignored_hint(&self, attempt: u32, why: &str) {
+        if self.verbosity == Verbosity::Verbose && self.format == LogFormat::Text {
+            self.line(&format!(
+                "{}: ignoring the wait the output asked for: {why}",
+                self.attempt(attempt)
+            ));
+        }
     }
 
     pub fn interrupted_while_waiting(&self, attempt: u32, signal: Signal) {

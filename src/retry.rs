@@ -3,13 +3,15 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::backoff::hinted;
 use crate::clock::earliest;
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
 use crate::lock::{Lock, LockGuard};
+use crate::parse;
 use crate::pattern::Patterns;
 use crate::platform::ChildSignals;
-use crate::policy::{self, Rules, Stop, Verdict};
+use crate::policy::{self, Outcome, Rules, Stop, Verdict};
 use crate::report::Reporter;
 use crate::settings::Settings;
 use crate::signals::Signals;
@@ -65,12 +67,13 @@ pub async fn retry(
     let backoff = schedule.backoff();
     let mut delays = backoff.delays();
     for number in 1.. {
-        let delay = delays.next().unwrap_or_default();
-        if let Some(exit) = run.attempt(number, delay, &mut signals).await? {
-            return Ok(exit);
-        }
+        let scheduled = delays.next().unwrap_or_default();
+        let wait = match run.attempt(number, scheduled, &mut signals).await? {
+            Step::Done(exit) => return Ok(exit),
+            Step::Wait(wait) => wait,
+        };
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(wait) => {}
             signal = signals.recv() => {
                 run.reporter.interrupted_while_waiting(number, signal);
                 return Ok(Exit::Signal(signal));
@@ -80,14 +83,20 @@ pub async fn retry(
     unreachable!("attempts are counted without end")
 }
 
+/// What comes after an attempt.
+enum Step {
+    Done(Exit),
+    Wait(Duration),
+}
+
 impl Run<'_> {
-    /// Runs attempt `number` and decides; `Some(exit)` when the run is over,
-    /// `None` to wait `delay` and try again.
-    async fn attempt(&self, number: u32, delay: Duration, signals: &mut Signals) -> Result<Option<Exit>, Error> {
+    /// Runs attempt `number` and decides: the run is over, or wait (the
+    /// `scheduled` delay, or longer if the output asked) and try again.
+    async fn attempt(&self, number: u32, scheduled: Duration, signals: &mut Signals) -> Result<Step, Error> {
         let guard = match self.lock {
             Some(lock) => match self.take_lock(lock, number, signals).await? {
                 Ok(guard) => Some(guard),
-                Err(exit) => return Ok(Some(exit)),
+                Err(exit) => return Ok(Step::Done(exit)),
             },
             None => None,
         };
@@ -108,18 +117,34 @@ impl Run<'_> {
         let ended = run_attempt(&attempt, signals).await?;
         drop(guard);
 
+        let (wait, asked) = self.wait_after(number, &ended.outcome, scheduled);
         let remaining = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let verdict = policy::decide(&self.rules, &ended.outcome, number, delay, remaining);
+        let verdict = policy::decide(&self.rules, &ended.outcome, number, wait, remaining);
         self.reporter
             .attempt_ended(number, &ended.outcome, &verdict, began.elapsed());
         match verdict {
             Verdict::Retry(reason) => {
-                self.reporter.sleeping(number, &ended.outcome, &reason, delay);
-                Ok(None)
+                self.reporter.sleeping(number, &ended.outcome, &reason, wait, asked);
+                Ok(Step::Wait(wait))
             }
             Verdict::Succeeded | Verdict::GiveUp(_) => {
                 write_held(ended.held.as_ref());
-                Ok(Some(Exit::of(&ended.outcome)))
+                Ok(Step::Done(Exit::of(&ended.outcome)))
+            }
+        }
+    }
+
+    /// The wait before the next attempt: the scheduled one, or what the
+    /// output asked for (`--retry-after`) if that is longer, under the cap.
+    fn wait_after(&self, number: u32, outcome: &Outcome, scheduled: Duration) -> (Duration, Option<Duration>) {
+        let Some(text) = &outcome.hint else {
+            return (scheduled, None);
+        };
+        match parse::duration(text) {
+            Ok(asked) => (hinted(scheduled, asked, self.settings.schedule.max_delay), Some(asked)),
+            Err(why) => {
+                self.reporter.ignored_hint(number, &why);
+                (scheduled, None)
             }
         }
     }

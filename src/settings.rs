@@ -19,7 +19,7 @@ use nix::sys::signal::Signal;
 use crate::backoff::{self, Backoff, Jitter};
 use crate::cli::Layer;
 use crate::parse::{DelayList, ExitCodes, Factor, LogFormat, ToText};
-use crate::pattern::{PatternOrigin, PatternSpec};
+use crate::pattern::{PatternLists, PatternOrigin, PatternSpec};
 
 /// Where a setting came from, for `--explain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,6 +206,8 @@ pub struct Matching {
     pub patterns: Vec<PatternSpec>,
     pub stdout_patterns: Vec<PatternSpec>,
     pub abort_on: Vec<PatternSpec>,
+    /// `--retry-after`: lines that say how long to wait (never literal text).
+    pub retry_after: Vec<PatternSpec>,
     pub conditions: Conditions,
 }
 
@@ -215,17 +217,33 @@ impl Matching {
             patterns: layers.patterns("patterns", "--pattern", |l| &l.patterns),
             stdout_patterns: layers.patterns("stdout_patterns", "--stdout-pattern", |l| &l.stdout_patterns),
             abort_on: layers.patterns("abort_on", "--abort-on", |l| &l.abort_on),
+            retry_after: layers
+                .patterns("retry_after", "--retry-after", |l| &l.retry_after)
+                .into_iter()
+                .map(|spec| PatternSpec { fixed: false, ..spec })
+                .collect(),
             conditions: Conditions::resolve(layers, sources),
         }
     }
 
     /// Each pattern list with its key, in `--explain` order.
-    pub fn lists(&self) -> [(&'static str, &[PatternSpec]); 3] {
+    pub fn lists(&self) -> [(&'static str, &[PatternSpec]); 4] {
         [
             ("patterns", &self.patterns),
             ("stdout_patterns", &self.stdout_patterns),
             ("abort_on", &self.abort_on),
+            ("retry_after", &self.retry_after),
         ]
+    }
+
+    /// The lists, to be compiled.
+    pub fn pattern_lists(&self) -> PatternLists<'_> {
+        PatternLists {
+            stderr: &self.patterns,
+            stdout: &self.stdout_patterns,
+            abort: &self.abort_on,
+            hints: &self.retry_after,
+        }
     }
 }
 

@@ -69,7 +69,6 @@ fn curl_is_retried_through_503s() {
 /// The first 503 says `Retry-After: 2`: the next attempt comes at least 2 s
 /// later, although the schedule alone (`-d 100ms`) would wait far less.
 #[test]
-#[ignore = "needs --retry-after"]
 fn curl_waits_as_long_as_retry_after_says() {
     if require("curl", "e2e_curl::curl_waits_as_long_as_retry_after_says").is_none() {
         return;

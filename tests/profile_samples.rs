@@ -18,7 +18,7 @@ use std::time::Duration;
 use retry_on::cli::{Layer, Selection};
 use retry_on::config::{self, BUILT_IN_PROFILES, Catalog};
 use retry_on::parse::ToText;
-use retry_on::pattern::{PatternSpec, Patterns, Scanner};
+use retry_on::pattern::{PatternLists, PatternSpec, Patterns, Scanner};
 use retry_on::settings::Settings;
 
 fn root() -> PathBuf {
@@ -38,7 +38,7 @@ fn settings(name: &str) -> Settings {
 
 fn compile(settings: &Settings) -> Patterns {
     let m = &settings.matching;
-    Patterns::compile(&m.patterns, &m.stdout_patterns, &m.abort_on, false).unwrap()
+    Patterns::compile(&m.pattern_lists(), false).unwrap()
 }
 
 /// What the scanner finds in one line: (a retry pattern matched, an abort pattern matched).
@@ -51,7 +51,16 @@ fn verdict(patterns: &Patterns, line: &str) -> (bool, bool) {
 
 /// Whether the one pattern `spec` matches `line`.
 fn matches_alone(spec: &PatternSpec, line: &str) -> bool {
-    let one = Patterns::compile(std::slice::from_ref(spec), &[], &[], false).unwrap();
+    let one = Patterns::compile(
+        &PatternLists {
+            stderr: std::slice::from_ref(spec),
+            stdout: &[],
+            abort: &[],
+            hints: &[],
+        },
+        false,
+    )
+    .unwrap();
     verdict(&one, line).0
 }
 

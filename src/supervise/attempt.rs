@@ -54,8 +54,18 @@ impl<'a> AttemptState<'a> {
         let stdout_retry = if merged { &patterns.stderr } else { &patterns.stdout };
         Ok(AttemptState {
             life: Lifecycle::new(group, limits),
-            stderr: Pump::new(child.stderr.take(), patterns.stderr.as_ref(), patterns.abort.as_ref())?,
-            stdout: Pump::new(child.stdout.take(), stdout_retry.as_ref(), patterns.abort.as_ref())?,
+            stderr: Pump::new(
+                child.stderr.take(),
+                [
+                    patterns.stderr.as_ref(),
+                    patterns.abort.as_ref(),
+                    patterns.hints.as_ref(),
+                ],
+            )?,
+            stdout: Pump::new(
+                child.stdout.take(),
+                [stdout_retry.as_ref(), patterns.abort.as_ref(), patterns.hints.as_ref()],
+            )?,
             stdout_sink: if merged { Sink::Both } else { Sink::Stdout },
             held_stdout: attempt.process.hold_stdout.then(SpillBuffer::new),
             output_closed: false,
@@ -160,6 +170,7 @@ impl<'a> AttemptState<'a> {
             abort_match: matched(Stream::Stderr, &stderr_hits.abort)
                 .or_else(|| matched(self.stdout_stream(), &stdout_hits.abort)),
             output_closed: self.output_closed || own_output_closed,
+            hint: stderr_hits.hint.or(stdout_hits.hint),
             had_terminal: self.lent,
         };
         Ok(Ended {

@@ -25,7 +25,8 @@ pub struct Pump<R> {
 }
 
 impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
-    pub fn new(pipe: Option<R>, retry: Option<&PatternSet>, abort: Option<&PatternSet>) -> Result<Self, Error> {
+    pub fn new(pipe: Option<R>, sets: [Option<&PatternSet>; 3]) -> Result<Self, Error> {
+        let [retry, abort, hints] = sets;
         let Some(pipe) = pipe else {
             return Ok(Pump {
                 pipe: None,
@@ -35,10 +36,10 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
             });
         };
         grow_pipe(pipe.as_fd(), PIPE_SIZE);
-        let mut scan = match (retry, abort) {
-            (None, None) => None,
+        let mut scan = match (retry, abort, hints) {
+            (None, None, None) => None,
             _ => Some(
-                ScanThread::start(retry.cloned(), abort.cloned(), READ_SIZE)
+                ScanThread::start(retry.cloned(), abort.cloned(), hints.cloned(), READ_SIZE)
                     .map_err(|e| Error::io("cannot start a thread to scan the output", e))?,
             ),
         };
