@@ -1,11 +1,19 @@
 //! The core contract (issue 2): matching, the schedule, the decision, exit
 //! codes and pass-through, run on the real binary against small scripts.
 
-mod common;
+mod common {
+    pub mod command;
+    pub mod exit;
+    pub mod finished;
+    pub mod scripts;
+}
 
 use std::time::{Duration, Instant};
 
-use common::{retry_on, script, shell_code, tempdir};
+use common::command::tempdir;
+use common::exit::shell_code;
+use common::finished::retry_on;
+use common::scripts::script;
 use predicates::prelude::*;
 use predicates::str::contains;
 
