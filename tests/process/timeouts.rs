@@ -129,45 +129,50 @@ fn kill_follows_kill_after_when_the_command_ignores_the_kill_signal() {
     assert!(took < Duration::from_millis(4500), "KILL came late: {took:?}");
 }
 
+/// `retry-on -n 1 -t TIMEOUT ARGS`, with a TIMEOUT of 2s, then 4s, then 8s,
+/// until a run's command printed every line of `ready` (which it does once
+/// its traps are set) before the timeout came; returns that run's exit and
+/// stdout. A command that was not ready when the kill signal came tested
+/// nothing, and on a loaded machine that can happen; a run that got ready is
+/// checked in full. (Read with a bound: a process that missed the signal
+/// may hold the pipe open.)
+fn run_ready_before_the_timeout(args: &[&str], ready: &[&str]) -> (i32, String) {
+    for timeout in ["2s", "4s", "8s"] {
+        let mut run = start(&[&["-n", "1", "-t", timeout], args].concat(), Stdio::null());
+        let status = run.wait(BOUND);
+        let stdout = run.stdout.all(BOUND);
+        if ready.iter().all(|want| stdout.iter().any(|line| line == want)) {
+            return (
+                shell_code(status),
+                stdout.iter().map(|line| format!("{line}\n")).collect(),
+            );
+        }
+    }
+    panic!("the command was never ready before its timeout, even with 8s");
+}
+
 #[test]
 fn kill_signal_int_reaches_the_command() {
-    // The timeout is long enough for sh to set its trap first.
     let script = "trap 'echo got INT; exit 0' INT\necho ready\nwhile :; do sleep 0.1; done";
-    let output = retry_on()
-        .args(["-n", "1", "-t", "2s", "--kill-signal", "INT", "--", "sh", "-c", script])
-        .timeout(BOUND)
-        .output()
-        .unwrap();
-    assert_eq!(code(&output), 124, "{output:?}");
-    assert_eq!(text(&output.stdout), "ready\ngot INT\n");
+    let (code, stdout) = run_ready_before_the_timeout(&["--kill-signal", "INT", "--", "sh", "-c", script], &["ready"]);
+    assert_eq!(code, 124, "{stdout}");
+    assert_eq!(stdout, "ready\ngot INT\n");
 }
 
 #[test]
 fn kill_signal_reaches_every_process_of_the_group() {
-    let grandchild = "trap 'echo grandchild got USR1; exit 0' USR1; while :; do sleep 0.1; done";
+    let grandchild = "trap 'echo grandchild got USR1; exit 0' USR1; echo grandchild ready; while :; do sleep 0.1; done";
     let script = format!(
         "sh -c \"{grandchild}\" &\n\
          trap 'echo child got USR1; wait; exit 0' USR1\n\
+         echo child ready\n\
          wait"
     );
-    let output = retry_on()
-        .args([
-            "-n",
-            "1",
-            "-t",
-            "2s",
-            "--kill-signal",
-            "SIGUSR1",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .timeout(BOUND)
-        .output()
-        .unwrap();
-    assert_eq!(code(&output), 124, "{output:?}");
-    let stdout = text(&output.stdout);
+    let (code, stdout) = run_ready_before_the_timeout(
+        &["--kill-signal", "SIGUSR1", "--", "sh", "-c", &script],
+        &["child ready", "grandchild ready"],
+    );
+    assert_eq!(code, 124, "{stdout}");
     assert!(stdout.contains("child got USR1\n"), "{stdout}");
     assert!(stdout.contains("grandchild got USR1\n"), "{stdout}");
 }
