@@ -6,33 +6,68 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::child::{start, wait_bounded};
-use crate::common::command::{BIN, isolated, tempdir};
+use crate::common::child::start;
+use crate::common::command::tempdir;
 use crate::common::exit::shell_code;
 use crate::common::finished::retry_on;
+use crate::common::procfs::wait_until;
 use crate::{BOUND, PROMPT, code, text};
 use nix::sys::signal::Signal;
+/// Whether process `pid` waits for a file lock: /proc/locks shows a waiter
+/// as `N: -> FLOCK ADVISORY WRITE PID ...`.
+fn waits_for_a_lock(pid: i32) -> bool {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1) == Some(&"->") && fields.get(5) == Some(&pid.to_string().as_str())
+    })
+}
+
+/// Two runs of three attempts each on one lock. They genuinely contend: the
+/// second starts once the first's command holds the lock, and that command
+/// ends only once the second run says it waits for the lock (-v) and the
+/// kernel shows it blocked on it; the later attempts contend as they come.
 #[test]
 fn concurrent_runs_on_one_lock_never_overlap() {
     let dir = tempdir();
     let lock = dir.path().join("lock");
     let log = dir.path().join("log");
+    let go = dir.path().join("go");
+    nix::unistd::mkfifo(&go, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let script = format!(
-        "echo \"start $$\" >> '{log}'; sleep 0.2; echo \"end $$\" >> '{log}'; exit 1",
-        log = log.display()
+        "echo \"start $$\" >> '{log}'
+if [ \"$1\" = first ] && [ $RETRY_ON_ATTEMPT = 1 ]; then
+  echo holding
+  read go < '{go}'
+fi
+echo \"end $$\" >> '{log}'
+exit 1",
+        log = log.display(),
+        go = go.display(),
     );
     let lock = lock.to_str().unwrap();
-    let mut runs: Vec<_> = (0..2)
-        .map(|_| {
-            isolated(BIN)
-                .args(["-q", "-n", "3", "-d", "0", "--lock", lock, "--", "sh", "-c", &script])
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for run in &mut runs {
-        assert_eq!(shell_code(wait_bounded(run, BOUND)), 1);
+    let run = |role: &str, verbosity: &str| {
+        start(
+            &[
+                verbosity, "-n", "3", "-d", "0", "--lock", lock, "--", "sh", "-c", &script, "sh", role,
+            ],
+            Stdio::null(),
+        )
+    };
+    let mut first = run("first", "-q");
+    first.stdout.wait_for(|line| line == "holding", BOUND);
+    let mut second = run("second", "-v");
+    second
+        .stderr
+        .wait_for(|line| line.contains("attempt 1/3: waiting for the lock"), BOUND);
+    assert!(
+        wait_until(BOUND, || waits_for_a_lock(second.pid())),
+        "the second run said it waits for the lock, but it is not blocked on it"
+    );
+    // Opening the fifo waits for the first command to open it to read.
+    std::fs::write(&go, "go\n").unwrap();
+    for run in [&mut first, &mut second] {
+        assert_eq!(shell_code(run.wait(BOUND)), 1);
     }
     let log = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = log.lines().collect();
