@@ -11,10 +11,12 @@ use crate::common::exit::shell_code;
 use crate::common::terminal::{have_bash, start_on_a_terminal, start_script, type_on};
 use crate::{BOUND, trapping};
 
-#[test]
-fn with_foreground_the_command_reads_the_terminal() {
+/// retry-on with `flags` runs a command that reads a line from the
+/// terminal; what is typed must reach it.
+fn the_command_reads_what_is_typed(flags: &[&str]) {
     let script = "echo ready; read answer; echo \"got $answer\"";
-    let Some((mut terminal, mut screen)) = start_on_a_terminal(&["--foreground", "-n", "1", "--", "sh", "-c", script])
+    let Some((mut terminal, mut screen)) =
+        start_on_a_terminal(&[flags, &["-n", "1", "--", "sh", "-c", script]].concat())
     else {
         return;
     };
@@ -22,6 +24,11 @@ fn with_foreground_the_command_reads_the_terminal() {
     type_on(&mut terminal, b"hello\n");
     screen.wait_for(|line| line.trim_end() == "got hello", BOUND);
     assert_eq!(shell_code(wait_bounded(&mut terminal, BOUND)), 0);
+}
+
+#[test]
+fn with_foreground_the_command_reads_the_terminal() {
+    the_command_reads_what_is_typed(&["--foreground"]);
 }
 
 /// Ctrl-C typed on the terminal reaches the command, whether it runs in a
@@ -55,14 +62,7 @@ fn ctrl_c_on_the_terminal_reaches_the_command_and_stops_the_run() {
 
 #[test]
 fn a_command_that_reads_the_terminal_is_lent_it() {
-    let script = "echo ready; read answer; echo \"got $answer\"";
-    let Some((mut terminal, mut screen)) = start_on_a_terminal(&["-n", "1", "--", "sh", "-c", script]) else {
-        return;
-    };
-    screen.wait_for(|line| line.trim_end() == "ready", BOUND);
-    type_on(&mut terminal, b"hello\n");
-    screen.wait_for(|line| line.trim_end() == "got hello", BOUND);
-    assert_eq!(shell_code(wait_bounded(&mut terminal, BOUND)), 0);
+    the_command_reads_what_is_typed(&[]);
 }
 
 /// Once lent the terminal, the command gets Ctrl-C itself; whether it dies of
