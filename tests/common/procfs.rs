@@ -10,12 +10,23 @@ pub fn pids(text: &str) -> Vec<i32> {
         .collect()
 }
 
-/// The state letter of a process (R, S, T, Z…), as /proc/PID/stat shows it;
-/// None when there is no such process.
-pub fn state(pid: i32) -> Option<char> {
+/// The fields of /proc/PID/stat after the command name, from the state
+/// (field 3) on; None when there is no such process.
+fn stat_after_name(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name in parentheses may hold spaces and parentheses itself.
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
+    let (_, after) = stat.rsplit_once(')')?;
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// The state letter of a process (R, S, T, Z…); None when there is no such process.
+pub fn state(pid: i32) -> Option<char> {
+    stat_after_name(pid)?.first()?.chars().next()
+}
+
+/// The process group of a process (field 5 of /proc/PID/stat).
+pub fn process_group(pid: i32) -> Option<i32> {
+    stat_after_name(pid)?.get(2)?.parse().ok()
 }
 
 /// Whether a process with this pid exists and is not a zombie.

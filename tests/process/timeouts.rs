@@ -4,7 +4,7 @@
 use crate::common::child::start;
 use crate::common::exit::shell_code;
 use crate::common::finished::retry_on;
-use crate::common::procfs::{alive, kill_all, pids};
+use crate::common::procfs::{alive, kill_all, pids, process_group};
 use crate::{BOUND, code, text};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -235,30 +235,26 @@ fn max_time_stops_the_whole_tree_and_does_not_retry() {
 
 #[test]
 fn foreground_keeps_the_command_in_retry_ons_group() {
-    let script = "echo \"pid $$ group $(cut -d' ' -f5 /proc/$$/stat)\"";
-    let ours = nix::unistd::getpgrp().as_raw().to_string();
+    // The command waits (for the end of its stdin) while its group is read.
+    let script = "echo \"pid $$\"; read end";
+    let ours = nix::unistd::getpgrp().as_raw();
     for (foreground, own_group) in [(false, true), (true, false)] {
         let mut args = vec!["-n", "1"];
         if foreground {
             args.push("--foreground");
         }
-        let output = retry_on()
-            .args(&args)
-            .args(["--", "sh", "-c", script])
-            .timeout(BOUND)
-            .output()
-            .unwrap();
-        let line = text(&output.stdout);
-        let words: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(words.len(), 4, "{output:?}");
+        args.extend_from_slice(&["--", "sh", "-c", script]);
+        let mut run = start(&args, Stdio::piped());
+        let pid = pids(&run.stdout.wait_for_prefix("pid ", BOUND))[0];
+        let group = process_group(pid);
+        drop(run.child.stdin.take());
+        run.wait(BOUND);
         if own_group {
-            assert_eq!(
-                words[3], words[1],
-                "without --foreground the command leads its own group"
-            );
+            assert_eq!(group, Some(pid), "without --foreground the command leads its own group");
         } else {
             assert_eq!(
-                words[3], ours,
+                group,
+                Some(ours),
                 "with --foreground the command stays in retry-on's group"
             );
         }
