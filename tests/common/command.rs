@@ -1,5 +1,10 @@
 //! The one way the tests build a command that runs retry-on: isolated from
 //! the configuration of whoever runs the tests.
+//!
+//! tests/common holds one module per family of helpers, and each test binary
+//! declares only the modules it uses (`mod common { pub mod command; … }`):
+//! a helper that some binary compiles but never calls would be dead code
+//! there, and hiding that with `allow(dead_code)` hides truly dead helpers too.
 
 use std::ffi::OsStr;
 use std::process::Command;

@@ -60,15 +60,17 @@ exit 1",
     second
         .stderr
         .wait_for(|line| line.contains("attempt 1/3: waiting for the lock"), BOUND);
-    assert!(
-        wait_until(BOUND, || waits_for_a_lock(second.pid())),
-        "the second run said it waits for the lock, but it is not blocked on it"
-    );
-    // Opening the fifo waits for the first command to open it to read.
+    let blocked = wait_until(BOUND, || waits_for_a_lock(second.pid()));
+    // Opening the fifo waits for the first command to open it to read. (Let
+    // go before any assertion, so that a failure leaves no process behind.)
     std::fs::write(&go, "go\n").unwrap();
     for run in [&mut first, &mut second] {
         assert_eq!(shell_code(run.wait(BOUND)), 1);
     }
+    assert!(
+        blocked,
+        "the second run said it waits for the lock, but it was not blocked on it"
+    );
     let log = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 12, "{log}");
