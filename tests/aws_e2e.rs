@@ -7,6 +7,13 @@
 #[path = "support/iam.rs"]
 mod iam;
 
+mod common {
+    pub mod command;
+    pub mod skip;
+}
+
+use common::command::{BIN, isolated, tempdir};
+use common::skip::available_or_skip;
 use iam::{Config, Outcome, Server};
 use std::io::Write;
 use std::process::{Command, ExitStatus, Stdio};
@@ -14,7 +21,6 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const RETRY_ON: &str = env!("CARGO_BIN_EXE_retry-on");
 /// Per process. The AWS CLI takes ~0.5-1 s to start; this is very generous.
 const TIMEOUT: Duration = Duration::from_secs(240);
 const CONFLICT_LINE: &str = "An error occurred (ConcurrentModification) when calling the UpdateUser operation: ";
@@ -33,62 +39,25 @@ fn aws_on_path() -> bool {
     })
 }
 
-/// True when the test can run. Otherwise prints the skip line (or panics
-/// when RETRY_ON_REQUIRE_AWS=1).
+/// True when the test can run; see [`available_or_skip`].
 fn have_aws() -> bool {
-    if aws_on_path() {
-        return true;
-    }
-    if std::env::var("RETRY_ON_REQUIRE_AWS").as_deref() == Ok("1") {
-        panic!(
-            "RETRY_ON_REQUIRE_AWS=1 but the AWS CLI ('aws') is not on PATH; \
-             run `bash .ci/install-awscli` and put the directory it prints first on PATH"
-        );
-    }
-    // Written straight to stderr, past the test harness's capture, once per run.
-    static SAID: std::sync::Once = std::sync::Once::new();
-    SAID.call_once(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: the AWS CLI end-to-end tests: 'aws' is not on PATH; install it (bash .ci/install-awscli) \
-             or set RETRY_ON_REQUIRE_AWS=1 to make this a failure"
-        );
-    });
-    false
+    available_or_skip(
+        aws_on_path(),
+        "RETRY_ON_REQUIRE_AWS",
+        "the AWS CLI end-to-end tests",
+        "the AWS CLI ('aws') is not on PATH",
+        "run `bash .ci/install-awscli` and put the directory it prints first on PATH",
+    )
 }
 
 // ------------------------------------------------------------ commands
 
-/// Environment for `aws` (and for retry-on, whose children inherit it):
-/// dummy credentials, no profiles/config files, no retry settings, no proxies.
-fn aws_env(cmd: &mut Command) {
-    for k in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_RETRY_MODE",
-        "AWS_MAX_ATTEMPTS",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_IAM",
-        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-        "AWS_CA_BUNDLE",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_DEFAULT_OUTPUT",
-        "AWS_CLI_AUTO_PROMPT",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        cmd.env_remove(k);
-    }
+/// `program` (`aws`, or retry-on running it) isolated like every command of
+/// the tests (which keeps out the user's AWS_* settings and proxies too),
+/// with the environment `aws` needs: dummy credentials, no profile or config
+/// files, no retry settings, no proxy for the local endpoint.
+fn with_aws_env(program: &str) -> Command {
+    let mut cmd = isolated(program);
     cmd.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
         .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -98,6 +67,7 @@ fn aws_env(cmd: &mut Command) {
         .env("AWS_PAGER", "")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost");
+    cmd
 }
 
 /// `aws --endpoint-url URL iam ARGS...`
@@ -115,17 +85,15 @@ fn aws_argv(srv: &Server, args: &[&str]) -> Vec<String> {
 /// The AWS CLI alone.
 fn aws(srv: &Server, args: &[&str]) -> Command {
     let argv = aws_argv(srv, args);
-    let mut cmd = Command::new(&argv[0]);
+    let mut cmd = with_aws_env(&argv[0]);
     cmd.args(&argv[1..]);
-    aws_env(&mut cmd);
     cmd
 }
 
 /// `retry-on OPTS... -- aws --endpoint-url URL iam ARGS...`
 fn retry_on(srv: &Server, opts: &[&str], args: &[&str]) -> Command {
-    let mut cmd = Command::new(RETRY_ON);
+    let mut cmd = with_aws_env(BIN);
     cmd.args(opts).arg("--").args(aws_argv(srv, args));
-    aws_env(&mut cmd);
     cmd
 }
 
@@ -425,7 +393,7 @@ fn lock_serialises_concurrent_writers() {
     if !have_aws() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let lock = dir.path().join("iam-alice.lock");
     let lock = lock.to_str().unwrap();
     let srv = Server::start(Config::new().hold(HOLD));

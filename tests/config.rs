@@ -1,11 +1,17 @@
 //! Configuration files and profiles (issue 4): discovery, precedence, and
 //! errors that name the file, the line and the key.
 
-mod common;
+mod common {
+    pub mod command;
+    pub mod finished;
+    pub mod scripts;
+}
 
 use std::path::{Path, PathBuf};
 
-use common::{retry_on, script, tempdir};
+use common::command::tempdir;
+use common::finished::retry_on;
+use common::scripts::script;
 use predicates::prelude::*;
 use predicates::str::contains;
 
