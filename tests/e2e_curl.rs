@@ -5,7 +5,13 @@
 //! Without `curl` on PATH each test prints one `skipped: ...` line and
 //! passes, unless RETRY_ON_REQUIRE_CURL=1, in which case it fails.
 
-mod common;
+mod common {
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod command;
+    pub mod exit;
+}
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/flaky_http.rs"]

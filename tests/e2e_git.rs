@@ -5,7 +5,14 @@
 //! Without `git` on PATH each test prints one `skipped: ...` line and
 //! passes, unless RETRY_ON_REQUIRE_GIT=1, in which case it fails.
 
-mod common;
+mod common {
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
+    pub mod command;
+    pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod procfs;
+}
 #[path = "support/e2e.rs"]
 mod e2e;
 
@@ -48,7 +55,7 @@ fn commit_is_retried_while_another_process_holds_the_index_lock() {
         return;
     }
     println!("{}", e2e::version(&["git", "--version"]));
-    let tmp = common::tempdir();
+    let tmp = common::command::tempdir();
     let dir = tmp.path();
     std::fs::create_dir(dir.join("home")).unwrap();
     let repo = dir.join("repo");
@@ -75,7 +82,7 @@ fn commit_is_retried_while_another_process_holds_the_index_lock() {
         .spawn()
         .expect("start the lock holder");
     let mut let_go = holder.stdin.take().unwrap();
-    let mut held = common::Lines::new(holder.stdout.take().unwrap());
+    let mut held = common::child::Lines::new(holder.stdout.take().unwrap());
     held.wait_for(|l| l == "held", WITHIN);
 
     let commit = [
@@ -110,7 +117,10 @@ fn commit_is_retried_while_another_process_holds_the_index_lock() {
     writeln!(let_go, "go").unwrap();
     held.wait_for(|l| l == "released", WITHIN);
     let r = p.finish();
-    assert!(common::wait_until(WITHIN, || holder.try_wait().unwrap().is_some()));
+    assert!(common::procfs::wait_until(WITHIN, || holder
+        .try_wait()
+        .unwrap()
+        .is_some()));
     r.assert_success();
     let failed = r.stderr_count(&failure);
     assert!(failed >= 2, "{r}");

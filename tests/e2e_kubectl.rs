@@ -4,7 +4,12 @@
 //! Without `kubectl` on PATH each test prints one `skipped: ...` line and
 //! passes, unless RETRY_ON_REQUIRE_KUBECTL=1, in which case it fails.
 
-mod common;
+mod common {
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
+    pub mod command;
+    pub mod exit;
+}
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/http.rs"]
@@ -63,7 +68,7 @@ fn patch_is_retried_through_conflicts() {
     }
     println!("{}", e2e::version(&["kubectl", "version", "--client"]));
     const N: usize = 3;
-    let home = common::tempdir();
+    let home = common::command::tempdir();
 
     // Can fail: one attempt only meets the first conflict and fails with
     // kubectl's own exit code and message.
@@ -123,7 +128,7 @@ fn connection_refused_without_kubeconfig_is_not_retried() {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
         other => panic!("this test needs 127.0.0.1:8080 to refuse connections: {other:?}"),
     }
-    let home = common::tempdir();
+    let home = common::command::tempdir();
     let argv = ["kubectl", "get", "configmap", "demo"];
     let missing = home.path().join("no-such-kubeconfig");
     let env = |cmd: &mut std::process::Command| {

@@ -5,7 +5,12 @@
 //! Without `npm` on PATH each test prints one `skipped: ...` line and
 //! passes, unless RETRY_ON_REQUIRE_NPM=1, in which case it fails.
 
-mod common;
+mod common {
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
+    pub mod command;
+    pub mod exit;
+}
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/http.rs"]
@@ -65,7 +70,7 @@ fn npm_view_is_retried_through_a_503() {
         return;
     }
     println!("npm {}", e2e::version(&["npm", "--version"]));
-    let dir = common::tempdir();
+    let dir = common::command::tempdir();
 
     // Can fail: npm alone meets the 503 (its own retries are off).
     let reg = Registry::start(Config::new().unavailable(1));

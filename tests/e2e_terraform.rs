@@ -9,7 +9,12 @@
 //! the test prints one `skipped: ...` line and passes, unless
 //! RETRY_ON_REQUIRE_TERRAFORM=1, in which case it fails.
 
-mod common;
+mod common {
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
+    pub mod command;
+    pub mod exit;
+}
 #[path = "support/e2e.rs"]
 mod e2e;
 
@@ -83,7 +88,7 @@ fn apply_is_retried_until_the_state_lock_is_free() {
     {
         return;
     }
-    let tmp = common::tempdir();
+    let tmp = common::command::tempdir();
     let dir = tmp.path();
     for d in ["home", "work"] {
         std::fs::create_dir(dir.join(d)).unwrap();

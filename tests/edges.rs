@@ -1,11 +1,25 @@
 //! Regression tests for defects found at the edges: each is named after
 //! what broke, and fails on the code before its fix.
 
-mod common;
+mod common {
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
+    pub mod command;
+    pub mod exit;
+    pub mod finished;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod procfs;
+    pub mod scripts;
+}
 
 use std::time::Duration;
 
-use common::{retry_on, script, shell_code, tempdir};
+use common::child::start;
+use common::command::{BIN, isolated, tempdir};
+use common::exit::shell_code;
+use common::finished::retry_on;
+use common::procfs::{all_gone, pids};
+use common::scripts::script;
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -126,9 +140,9 @@ fn a_script_without_a_hash_bang_line_runs_with_sh() {
 /// the command: No child processes".
 #[test]
 fn a_parent_that_ignores_sigchld_does_not_stop_retry_on() {
-    let line = format!("trap '' CHLD; exec {} -n 2 -d 1ms -- sh -c 'exit 3'", common::BIN);
+    let line = format!("trap '' CHLD; exec {} -n 2 -d 1ms -- sh -c 'exit 3'", BIN);
     // bash, not dash: dash does not pass an ignored SIGCHLD on to what it runs.
-    common::isolated("bash")
+    isolated("bash")
         .args(["-c", &line])
         .output()
         .map(|out| {
@@ -151,16 +165,13 @@ fn a_signal_retry_on_does_not_handle_still_stops_the_attempt() {
         let marker = dir.path().join("survived");
         let body = format!("echo $$; sleep 3; touch '{}'", marker.display());
         let child = script(dir.path(), "slow", &body);
-        let mut run = common::start(&[child.to_str().unwrap()], std::process::Stdio::null());
-        let pid = common::pids(&run.stdout.wait_for(|_| true, BOUND));
+        let mut run = start(&[child.to_str().unwrap()], std::process::Stdio::null());
+        let pid = pids(&run.stdout.wait_for(|_| true, BOUND));
         run.signal(signal);
         let status = run.wait(BOUND);
         assert_eq!(shell_code(status), 128 + signal as i32, "{signal}");
         // Once the script is gone, nothing can write the marker any more.
-        assert!(
-            common::all_gone(&pid, BOUND),
-            "the attempt outlived retry-on after {signal}"
-        );
+        assert!(all_gone(&pid, BOUND), "the attempt outlived retry-on after {signal}");
         assert!(!marker.exists(), "the attempt ran on after {signal}");
     }
 }
@@ -174,13 +185,13 @@ fn the_command_dies_with_a_sigkilled_retry_on() {
     let marker = dir.path().join("survived");
     let body = format!("echo $$; sleep 2; touch '{}'", marker.display());
     let child = script(dir.path(), "slow", &body);
-    let mut run = common::start(&[child.to_str().unwrap()], std::process::Stdio::null());
-    let pid = common::pids(&run.stdout.wait_for(|_| true, BOUND));
+    let mut run = start(&[child.to_str().unwrap()], std::process::Stdio::null());
+    let pid = pids(&run.stdout.wait_for(|_| true, BOUND));
     run.signal(nix::sys::signal::Signal::SIGKILL);
     run.wait(BOUND);
     // Within the 2 s the script sleeps: it must die with retry-on, not finish.
     assert!(
-        common::all_gone(&pid, Duration::from_millis(1500)),
+        all_gone(&pid, Duration::from_millis(1500)),
         "the command outlived a SIGKILLed retry-on"
     );
     assert!(!marker.exists());
@@ -220,7 +231,7 @@ fn the_lock_wait_says_what_ended_it() {
         .assert()
         .code(124)
         .stderr(contains("deadline passed while waiting for the lock"));
-    let mut run = common::start(
+    let mut run = start(
         &["-v", "--lock", lock.to_str().unwrap(), "--", "true"],
         std::process::Stdio::null(),
     );
@@ -342,7 +353,7 @@ fn two_to_one_keeps_the_order_of_the_command_s_writes() {
     // 5 MB of stderr is more than a pipe holds, so a stderr that lags
     // behind stdout would show.
     let body = "head -c 5000000 /dev/zero | tr '\\0' e >&2; echo; echo OUT; echo ERR-END >&2; exit 3";
-    let status = common::retry_on_std()
+    let status = isolated(BIN)
         .args(["-p", "ERR-END", "-n", "2", "-d", "1ms", "--", "sh", "-c", body])
         .stdout(file.try_clone().unwrap())
         .stderr(file)
@@ -365,7 +376,7 @@ fn two_to_one_keeps_the_order_of_the_command_s_writes() {
 #[test]
 fn stdout_and_stderr_as_one_pipe_are_one_stream_for_the_patterns() {
     let (reader, writer) = std::io::pipe().unwrap();
-    let mut child = common::retry_on_std()
+    let mut child = isolated(BIN)
         .args([
             "-p",
             "^out-line$",

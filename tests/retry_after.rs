@@ -1,10 +1,14 @@
 //! `--retry-after REGEX`: waits that the command's output asks for.
 
-mod common;
+mod common {
+    pub mod command;
+    pub mod finished;
+}
 
 use std::time::{Duration, Instant};
 
-use common::{retry_on, tempdir};
+use common::command::tempdir;
+use common::finished::retry_on;
 use predicates::prelude::*;
 use predicates::str::contains;
 

@@ -8,7 +8,9 @@
 //!   #[path = "support/e2e.rs"] mod e2e;
 #![allow(dead_code)]
 
-use crate::common::{self, Lines};
+use crate::common::child::{Lines, wait_bounded};
+use crate::common::command::{BIN, isolated};
+use crate::common::exit::shell_code;
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,7 +54,7 @@ pub fn require(program: &str, test: &str) -> Option<PathBuf> {
 /// (empty but for PATH and a HOME that does not exist); callers add what
 /// the program needs with `.env()`.
 pub fn retry_on<S: AsRef<OsStr>>(opts: &[&str], argv: &[S]) -> Command {
-    let mut cmd = common::retry_on_std();
+    let mut cmd = isolated(BIN);
     cmd.args(opts).arg("--").args(argv);
     cmd
 }
@@ -60,7 +62,7 @@ pub fn retry_on<S: AsRef<OsStr>>(opts: &[&str], argv: &[S]) -> Command {
 /// The program alone (ARGV[0] with ARGV[1..]), in the same environment.
 pub fn alone<S: AsRef<OsStr>>(argv: &[S]) -> Command {
     let program = argv[0].as_ref().to_string_lossy().into_owned();
-    let mut cmd = common::isolated(&program);
+    let mut cmd = isolated(&program);
     cmd.args(&argv[1..]);
     cmd
 }
@@ -100,7 +102,7 @@ pub fn start(mut cmd: Command) -> Proc {
 impl Proc {
     /// Waits (at most WITHIN) for the process to end and its output to close.
     pub fn finish(&mut self) -> Run {
-        let status = common::wait_bounded(&mut self.child, WITHIN);
+        let status = wait_bounded(&mut self.child, WITHIN);
         Run {
             what: self.what.clone(),
             status,
@@ -134,7 +136,7 @@ pub struct Run {
 
 impl Run {
     pub fn code(&self) -> i32 {
-        common::shell_code(self.status)
+        shell_code(self.status)
     }
     pub fn assert_success(&self) {
         assert!(self.status.success(), "{} failed\n{self}", self.what);
