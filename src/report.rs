@@ -126,6 +126,23 @@ impl Reporter {
         ));
     }
 
+    /// The held stdout (`--hold-stdout`) could not be written: its reader is gone.
+    pub fn held_output_lost(&self, error: &std::io::Error) {
+        let message = format!(
+            "could not write the held stdout, its reader has gone ({error}); not retrying: its output was closed"
+        );
+        match self.format {
+            LogFormat::Json => {
+                let exit_code = 128 + Signal::SIGPIPE as i32;
+                write_stderr(&format!(
+                    "{}\n",
+                    json!({ "event": "give_up", "reason": "output_closed", "message": message, "exit_code": exit_code })
+                ));
+            }
+            LogFormat::Text => self.line(&message),
+        }
+    }
+
     /// A `--retry-after` line captured text that is no duration (`-v`).
     pub fn ignored_hint(&self, attempt: u32, why: &str) {
         if self.verbosity == Verbosity::Verbose && self.format == LogFormat::Text {

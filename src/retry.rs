@@ -68,15 +68,16 @@ pub async fn retry(
     let mut delays = backoff.delays();
     for number in 1.. {
         let scheduled = delays.next().unwrap_or_default();
-        let wait = match run.attempt(number, scheduled, &mut signals).await? {
+        let (wait, held) = match run.attempt(number, scheduled, &mut signals).await? {
             Step::Done(exit) => return Ok(exit),
-            Step::Wait(wait) => wait,
+            Step::Wait(wait, held) => (wait, held),
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             signal = signals.recv() => {
                 run.reporter.interrupted_while_waiting(number, signal);
-                return Ok(Exit::Signal(signal));
+                // The attempt that ran last is the final one: its stdout is the output.
+                return Ok(run.write_held(held.as_ref()).unwrap_or(Exit::Signal(signal)));
             }
         }
     }
@@ -86,7 +87,8 @@ pub async fn retry(
 /// What comes after an attempt.
 enum Step {
     Done(Exit),
-    Wait(Duration),
+    /// Wait this long; the stdout that the attempt held, with `--hold-stdout`.
+    Wait(Duration, Option<SpillBuffer>),
 }
 
 impl Run<'_> {
@@ -125,11 +127,11 @@ impl Run<'_> {
         match verdict {
             Verdict::Retry(reason) => {
                 self.reporter.sleeping(number, &ended.outcome, &reason, wait, asked);
-                Ok(Step::Wait(wait))
+                Ok(Step::Wait(wait, ended.held))
             }
             Verdict::Succeeded | Verdict::GiveUp(_) => {
-                write_held(ended.held.as_ref());
-                Ok(Step::Done(Exit::of(&ended.outcome)))
+                let exit = self.write_held(ended.held.as_ref());
+                Ok(Step::Done(exit.unwrap_or(Exit::of(&ended.outcome))))
             }
         }
     }
@@ -146,6 +148,20 @@ impl Run<'_> {
                 self.reporter.ignored_hint(number, &why);
                 (scheduled, None)
             }
+        }
+    }
+
+    /// Writes the final attempt's held stdout (`--hold-stdout`). When its
+    /// reader has gone, the run ends as for a closed output: SIGPIPE.
+    fn write_held(&self, held: Option<&SpillBuffer>) -> Option<Exit> {
+        let held = held?;
+        let mut out = std::io::stdout().lock();
+        match held.write_to(&mut out).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.reporter.held_output_lost(&e);
+                Some(Exit::Signal(nix::sys::signal::Signal::SIGPIPE))
+            }
+            _ => None,
         }
     }
 
@@ -194,13 +210,5 @@ impl Run<'_> {
                 Ok(Err(Exit::Signal(signal)))
             }
         }
-    }
-}
-
-/// Writes the final attempt's held stdout (`--hold-stdout`).
-fn write_held(held: Option<&SpillBuffer>) {
-    if let Some(held) = held {
-        let mut out = std::io::stdout().lock();
-        let _ = held.write_to(&mut out).and_then(|()| out.flush());
     }
 }

@@ -401,3 +401,52 @@ fn stdout_and_stderr_as_one_pipe_are_one_stream_for_the_patterns() {
         "{text}"
     );
 }
+
+/// With `--hold-stdout`, TERM, INT or HUP during the wait left stdout empty,
+/// though the attempt that ran last is then the final one.
+#[test]
+fn a_signal_during_the_wait_writes_the_held_stdout() {
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        let args = [
+            "--hold-stdout",
+            "-d",
+            "30s",
+            "--",
+            "sh",
+            "-c",
+            "echo held-output; exit 1",
+        ];
+        let mut run = start(&args, std::process::Stdio::null());
+        run.stderr.wait_for(|line| line.contains("retrying in 30s"), BOUND);
+        run.signal(signal);
+        assert_eq!(shell_code(run.wait(BOUND)), 128 + signal as i32);
+        assert_eq!(run.stdout.all(BOUND), vec!["held-output"], "{signal}");
+    }
+}
+
+/// With `--hold-stdout`, a reader that had gone away still gave exit 0.
+#[test]
+fn held_stdout_into_a_closed_pipe_ends_as_a_closed_output() {
+    let dir = tempdir();
+    let go = dir.path().join("go");
+    let body = format!(
+        "while [ ! -e '{}' ]; do sleep 0.01; done; echo held-output",
+        go.display()
+    );
+    let mut child = isolated(BIN)
+        .args(["--hold-stdout", "--", "sh", "-c", &body])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    std::fs::write(&go, "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shell_code(out.status), 141, "{stderr}");
+    assert!(stderr.contains("its output was closed"), "{stderr}");
+}
