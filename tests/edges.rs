@@ -450,3 +450,24 @@ fn held_stdout_into_a_closed_pipe_ends_as_a_closed_output() {
     assert_eq!(shell_code(out.status), 141, "{stderr}");
     assert!(stderr.contains("its output was closed"), "{stderr}");
 }
+
+/// A background process that wrote to the piped stream after the command
+/// exited lost its output, and died of SIGPIPE, once the 100 ms drain was over.
+#[test]
+fn a_background_writer_is_passed_on_during_the_wait() {
+    let dir = tempdir();
+    let go = dir.path().join("go");
+    let body = format!(
+        "(while [ ! -e '{}' ]; do sleep 0.01; done; echo late-line >&2) & echo first >&2; exit 3",
+        go.display()
+    );
+    let args = ["-p", "first", "-n", "2", "-d", "1m", "--", "sh", "-c", &body];
+    let mut run = start(&args, std::process::Stdio::null());
+    run.stderr.wait_for(|line| line.contains("retrying in 1m"), BOUND);
+    // The attempt is over, the wait has begun: now the background process
+    // writes, and its line must come out well before the next attempt.
+    std::fs::write(&go, "").unwrap();
+    run.stderr.wait_for(|line| line == "late-line", Duration::from_secs(20));
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    run.wait(BOUND);
+}

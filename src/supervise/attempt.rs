@@ -146,6 +146,8 @@ impl<'a> AttemptState<'a> {
         if let Some(terminal) = self.terminal.filter(|_| self.lent) {
             terminal.take_back();
         }
+        self.stderr.keep_draining(Sink::Stderr);
+        self.stdout.keep_draining(self.stdout_sink);
         let stderr_hits = self.stderr.finish();
         let stdout_hits = self.stdout.finish();
         self.life.settle(signals).await;

@@ -31,8 +31,10 @@ use crate::spool::SpillBuffer;
 use crate::stdin::Stdin;
 use crate::terminal::Terminal;
 
-/// How long output is still read after the command exits, for a background
-/// process that holds the pipe open. Then retry-on stops reading.
+/// How long an attempt waits for the rest of its output after the command
+/// exits, for a background process that holds the pipe open. Then the attempt
+/// ends, and what that process writes is passed on, unscanned, for as long as
+/// retry-on runs.
 pub const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
 /// What one attempt needs.

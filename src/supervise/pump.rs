@@ -5,6 +5,7 @@ use std::os::fd::AsFd;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::console::{Sink, pass_on};
 use crate::error::Error;
 use crate::pattern::{Hits, PatternSet, ScanThread};
 use crate::platform::{grow_pipe, pending_bytes};
@@ -102,6 +103,24 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
             scan.scan(full, n);
             self.buf = scan.buffer();
         }
+    }
+
+    /// Hands a pipe that is still open after the drain grace to a task of
+    /// its own, which passes on what a background process writes there for
+    /// as long as retry-on runs, unscanned: the attempt is over.
+    pub fn keep_draining(&mut self, sink: Sink)
+    where
+        R: Send + 'static,
+    {
+        let Some(mut pipe) = self.pipe.take() else { return };
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; READ_SIZE];
+            while let Ok(n) = pipe.read(&mut buf).await {
+                if n == 0 || pass_on(sink, &buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     pub fn finish(&mut self) -> Hits {
