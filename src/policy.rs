@@ -65,6 +65,10 @@ pub struct Outcome {
     pub had_terminal: bool,
     /// What the last `--retry-after` line captured: the wait the output asked for.
     pub hint: Option<String>,
+    /// Why `--hold-stdout` had to write the held stdout early, if it had.
+    pub held_overflow: Option<String>,
+    /// Why stdin could not be kept for another attempt, if it could not.
+    pub stdin_lost: Option<String>,
 }
 
 impl Outcome {
@@ -79,6 +83,8 @@ impl Outcome {
             output_closed: false,
             had_terminal: false,
             hint: None,
+            held_overflow: None,
+            stdin_lost: None,
         }
     }
 }
@@ -123,6 +129,8 @@ pub enum GiveUp {
     CommandInterrupted,
     /// The command's output has nowhere to go: a later attempt cannot do better.
     OutputClosed,
+    /// Stdin could not be kept, so no later attempt could be given it (the OS error).
+    StdinLost(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +186,9 @@ pub fn decide(
     } else {
         return Verdict::GiveUp(GiveUp::NoMatch);
     };
+    if let Some(why) = &outcome.stdin_lost {
+        return Verdict::GiveUp(GiveUp::StdinLost(why.clone()));
+    }
     if rules.attempts != 0 && attempt >= rules.attempts {
         return Verdict::GiveUp(GiveUp::AttemptsExhausted(reason));
     }
@@ -368,6 +379,23 @@ mod tests {
             ..Outcome::exited(1)
         };
         assert_eq!(decide1(&r, &closed), Verdict::GiveUp(GiveUp::OutputClosed));
+    }
+
+    #[test]
+    fn without_a_copy_of_stdin_a_retry_cannot_be_given_it() {
+        let lost = Outcome {
+            stdin_lost: Some("File too large".into()),
+            ..Outcome::exited(1)
+        };
+        assert_eq!(
+            decide1(&rules(false, None), &lost),
+            Verdict::GiveUp(GiveUp::StdinLost("File too large".into()))
+        );
+        let succeeded = Outcome {
+            stdin_lost: Some("File too large".into()),
+            ..Outcome::exited(0)
+        };
+        assert_eq!(decide1(&rules(false, None), &succeeded), Verdict::Succeeded);
     }
 
     #[test]

@@ -70,6 +70,9 @@ impl Reporter {
 
     /// One line for the decision after an attempt.
     pub fn attempt_ended(&self, attempt: u32, outcome: &Outcome, verdict: &Verdict, took: Duration) {
+        if let Some(why) = &outcome.held_overflow {
+            self.held_overflow(attempt, why);
+        }
         if self.format == LogFormat::Json {
             return self.json_ended(attempt, outcome, verdict, took);
         }
@@ -101,6 +104,9 @@ impl Reporter {
                 }
                 GiveUp::CommandInterrupted => format!("{this} failed ({what}); not retrying an interrupted command"),
                 GiveUp::OutputClosed => format!("{this} failed ({what}); not retrying: its output was closed"),
+                GiveUp::StdinLost(why) => {
+                    format!("{this} failed ({what}); not retrying: stdin could not be kept for another attempt ({why})")
+                }
             },
         };
         self.line(&text);
@@ -124,6 +130,18 @@ impl Reporter {
             "{this} failed ({what}{why}); retrying in {}{asked}",
             show_duration(delay)
         ));
+    }
+
+    /// The held stdout (`--hold-stdout`) could not grow: it was written early.
+    fn held_overflow(&self, attempt: u32, why: &str) {
+        let message = format!(
+            "{}: its stdout could not be held ({why}): what was held was written, and the rest passed through",
+            self.attempt(attempt)
+        );
+        match self.format {
+            LogFormat::Json => self.event("hold_stopped", attempt, json!({ "message": message })),
+            LogFormat::Text => self.line(&message),
+        }
     }
 
     /// The held stdout (`--hold-stdout`) could not be written: its reader is gone.
@@ -233,6 +251,7 @@ impl Reporter {
                     GiveUp::Interrupted(signal) => ("interrupted", json!(signal.as_str())),
                     GiveUp::CommandInterrupted => ("command_interrupted", Value::Null),
                     GiveUp::OutputClosed => ("output_closed", Value::Null),
+                    GiveUp::StdinLost(why) => ("stdin_lost", json!(why)),
                 };
                 self.event(
                     "give_up",

@@ -3,8 +3,8 @@
 //! much passes through it.
 //!
 //! If the temporary file cannot be created or written (no writable TMPDIR,
-//! a full disk), the bytes stay in memory instead: every byte is kept, at
-//! the cost of the bound.
+//! a full disk, a file-size limit), the buffer refuses more bytes rather
+//! than grow in memory: its callers decide what to do with them.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -20,8 +20,8 @@ pub struct SpillBuffer {
     spilled: u64,
     /// The bytes after those.
     memory: Vec<u8>,
-    /// Spilling failed once; everything stays in memory from then on.
-    unspillable: bool,
+    /// Where the temporary file goes, when not in `$TMPDIR` (for tests).
+    spill_dir: Option<std::path::PathBuf>,
 }
 
 impl SpillBuffer {
@@ -33,11 +33,14 @@ impl SpillBuffer {
         self.spilled + self.memory.len() as u64
     }
 
-    pub fn append(&mut self, data: &[u8]) {
-        self.memory.extend_from_slice(data);
-        if self.memory.len() > IN_MEMORY && !self.unspillable && self.spill().is_err() {
-            self.unspillable = true;
+    /// Keeps `data`, or refuses it (keeping none of it) when memory is full
+    /// and the temporary file cannot take more.
+    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.memory.len() + data.len() > IN_MEMORY && !self.memory.is_empty() {
+            self.spill()?;
         }
+        self.memory.extend_from_slice(data);
+        Ok(())
     }
 
     /// Moves what is in memory to the end of the file, keeping in memory
@@ -45,7 +48,13 @@ impl SpillBuffer {
     fn spill(&mut self) -> io::Result<()> {
         let file = match &mut self.file {
             Some(file) => file,
-            None => self.file.insert(tempfile::tempfile()?),
+            None => {
+                let created = match &self.spill_dir {
+                    Some(dir) => tempfile::tempfile_in(dir),
+                    None => tempfile::tempfile(),
+                };
+                self.file.insert(created?)
+            }
         };
         let mut written = 0;
         let result = loop {
@@ -106,7 +115,7 @@ mod tests {
         let mut buffer = SpillBuffer::new();
         let chunk: Vec<u8> = (0..=255u8).cycle().take(1_000_003).collect();
         for _ in 0..6 {
-            buffer.append(&chunk);
+            buffer.append(&chunk).unwrap();
         }
         assert!(buffer.file.is_some(), "6 MB should have spilled to a file");
         assert!(buffer.memory.len() <= IN_MEMORY);
@@ -118,8 +127,8 @@ mod tests {
     #[test]
     fn reads_from_memory_at_any_offset() {
         let mut buffer = SpillBuffer::new();
-        buffer.append(b"hello ");
-        buffer.append(b"world");
+        buffer.append(b"hello ").unwrap();
+        buffer.append(b"world").unwrap();
         let mut buf = [0u8; 4];
         assert_eq!(buffer.read_at(4, &mut buf).unwrap(), 4);
         assert_eq!(&buf, b"o wo");
@@ -131,8 +140,8 @@ mod tests {
     fn reads_across_the_boundary_of_file_and_memory() {
         let mut buffer = SpillBuffer::new();
         let data: Vec<u8> = (0..IN_MEMORY + 10).map(|i| (i % 251) as u8).collect();
-        buffer.append(&data);
-        buffer.append(b"tail");
+        buffer.append(&data).unwrap();
+        buffer.append(b"tail").unwrap();
         assert_eq!(buffer.spilled as usize, IN_MEMORY + 10);
         let mut buf = [0u8; 8];
         let n = buffer.read_at(buffer.spilled - 4, &mut buf).unwrap();
@@ -141,18 +150,23 @@ mod tests {
         assert_eq!(&buf[..4], b"tail");
     }
 
-    /// Without a usable temporary file the buffer used to report an error,
-    /// and its users dropped everything past the first 4 MiB.
+    /// Without a usable temporary file the buffer kept everything in memory,
+    /// without bound: a command that never stopped writing under
+    /// `--hold-stdout` took the machine's memory.
     #[test]
-    fn keeps_every_byte_in_memory_when_it_cannot_spill() {
+    fn it_refuses_more_than_memory_holds_when_it_cannot_spill() {
         let mut buffer = SpillBuffer {
-            unspillable: true,
+            spill_dir: Some("/nonexistent/retry-on-spill".into()),
             ..SpillBuffer::new()
         };
-        let data: Vec<u8> = (0..IN_MEMORY * 2).map(|i| (i % 253) as u8).collect();
-        buffer.append(&data[..IN_MEMORY]);
-        buffer.append(&data[IN_MEMORY..]);
-        assert!(buffer.file.is_none());
-        assert_eq!(contents(&buffer), data);
+        let chunk = vec![7u8; 64 * 1024];
+        let mut kept = 0;
+        while buffer.append(&chunk).is_ok() {
+            kept += chunk.len();
+            assert!(kept <= IN_MEMORY, "kept {kept} bytes in memory");
+        }
+        assert!(buffer.memory.len() <= IN_MEMORY);
+        assert_eq!(contents(&buffer).len(), kept, "what was kept is all there");
+        assert!(buffer.append(&chunk).is_err(), "and it keeps refusing");
     }
 }

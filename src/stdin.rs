@@ -71,6 +71,14 @@ impl Stdin {
         }
     }
 
+    /// Why stdin could not be kept for another attempt, if it could not.
+    pub fn lost(&self) -> Option<String> {
+        match self {
+            Stdin::Replay(replay) => replay.lock().lost.clone(),
+            _ => None,
+        }
+    }
+
     /// Readies the feeding of the next attempt's stdin pipe. Called before
     /// the spawn, so that the command finds retry-on's threads and
     /// descriptors already in place; [`Feeding::start`] then hands the pipe
@@ -166,6 +174,26 @@ struct Spooled {
     ended: bool,
     /// A feeder has passed on everything spooled and waits for more.
     wanted: bool,
+    /// Why the spool could not keep all of our stdin (the OS error): no
+    /// later attempt can be given the same stdin.
+    lost: Option<String>,
+    /// A chunk that could not be kept, for the current attempt alone.
+    passing: Option<Vec<u8>>,
+}
+
+impl Spooled {
+    /// Keeps a chunk for every attempt; when the spool cannot grow, hands
+    /// it to the current attempt alone.
+    fn keep(&mut self, chunk: &[u8]) {
+        if self.lost.is_none()
+            && let Err(e) = self.data.append(chunk)
+        {
+            self.lost = Some(e.to_string());
+        }
+        if self.lost.is_some() {
+            self.passing = Some(chunk.to_vec());
+        }
+    }
 }
 
 impl Replay {
@@ -202,7 +230,7 @@ impl Replay {
             let mut state = self.lock();
             state.wanted = false;
             match read {
-                Ok(n) if n > 0 => state.data.append(&buf[..n]),
+                Ok(n) if n > 0 => state.keep(&buf[..n]),
                 _ => state.ended = true,
             }
             let ended = state.ended;
@@ -227,6 +255,14 @@ impl Replay {
                 }
                 if offset < state.data.len() {
                     break;
+                }
+                if let Some(chunk) = state.passing.take() {
+                    drop(state);
+                    if write_to_child(pipe, &chunk, stop).is_err() {
+                        return;
+                    }
+                    state = self.lock();
+                    continue;
                 }
                 if state.ended {
                     return;

@@ -471,3 +471,72 @@ fn a_background_writer_is_passed_on_during_the_wait() {
     run.signal(nix::sys::signal::Signal::SIGTERM);
     run.wait(BOUND);
 }
+
+/// Runs retry-on through `sh` with a file-size limit of 1 MiB, so that its
+/// temporary spool file cannot grow, and /usr/bin/time to report its peak
+/// memory; returns the output and the peak in KiB.
+fn under_a_file_size_limit(args: &str, stdin: std::process::Stdio) -> (std::process::Output, u64) {
+    let line = format!("ulimit -f 2048; exec /usr/bin/time -f 'peak-kib=%M' {BIN} {args}");
+    let out = isolated("sh").args(["-c", &line]).stdin(stdin).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-kib="))
+        .unwrap_or_else(|| panic!("no peak from /usr/bin/time in {stderr}"))
+        .parse()
+        .unwrap();
+    (out, peak)
+}
+
+/// `--hold-stdout` with a temporary file that could not grow held
+/// everything in memory, until the kernel killed retry-on.
+#[test]
+fn held_stdout_that_cannot_spill_is_written_and_the_rest_passed_through() {
+    let (out, peak) = under_a_file_size_limit(
+        "--hold-stdout -- sh -c 'head -c 67108864 /dev/zero'",
+        std::process::Stdio::null(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.stdout.len(), 64 << 20, "{stderr}");
+    assert!(out.stdout.iter().all(|b| *b == 0));
+    assert!(
+        stderr.contains("its stdout could not be held (File too large"),
+        "{stderr}"
+    );
+    assert!(peak < 16 * 1024, "peak memory {peak} KiB");
+}
+
+/// Stdin that could not be spooled was held in memory without bound; now
+/// the attempt gets it all, and no retry is made without it.
+#[test]
+fn stdin_that_cannot_be_kept_is_given_whole_to_one_attempt_and_not_retried() {
+    let dir = tempdir();
+    let input = dir.path().join("input");
+    let writer = isolated("sh")
+        .args(["-c", &format!("head -c 33554432 /dev/zero > '{}'", input.display())])
+        .status()
+        .unwrap();
+    assert!(writer.success());
+    // Through a pipe, so that it must be spooled to be replayed.
+    let mut feeder = isolated("cat")
+        .arg(&input)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, peak) = under_a_file_size_limit(
+        "-n 3 -d 1ms -- sh -c 'wc -c >&2; exit 1'",
+        feeder.stdout.take().unwrap().into(),
+    );
+    feeder.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("33554432"), "the attempt got all of stdin: {stderr}");
+    assert!(
+        stderr.contains(
+            "attempt 1/3 failed (exit 1); not retrying: stdin could not be kept for another attempt (File too large"
+        ),
+        "{stderr}"
+    );
+    assert!(peak < 16 * 1024, "peak memory {peak} KiB");
+}

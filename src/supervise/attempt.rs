@@ -33,6 +33,8 @@ pub struct AttemptState<'a> {
     held_stdout: Option<SpillBuffer>,
     /// retry-on's own stdout was closed under the command.
     output_closed: bool,
+    /// Why the held stdout had to be written early, if it had.
+    held_overflow: Option<String>,
     /// When output stops being read after the exit.
     drain_until: Option<Instant>,
     terminal: Option<&'a Terminal>,
@@ -69,6 +71,7 @@ impl<'a> AttemptState<'a> {
             stdout_sink: if merged { Sink::Both } else { Sink::Stdout },
             held_stdout: attempt.process.hold_stdout.then(SpillBuffer::new),
             output_closed: false,
+            held_overflow: None,
             drain_until: None,
             terminal,
             terminal_check: terminal.map(|_| Instant::now() + TERMINAL_CHECK),
@@ -119,10 +122,10 @@ impl<'a> AttemptState<'a> {
     pub fn on_stdout(&mut self, read: Option<usize>) {
         let Some(n) = read else { return };
         let written = match &mut self.held_stdout {
-            Some(held) => {
-                held.append(self.stdout.chunk(n));
-                Ok(())
-            }
+            Some(held) => match held.append(self.stdout.chunk(n)) {
+                Ok(()) => Ok(()),
+                Err(e) => self.stop_holding(e, n),
+            },
             None => pass_on(self.stdout_sink, self.stdout.chunk(n)),
         };
         self.stdout.scan(n);
@@ -130,6 +133,17 @@ impl<'a> AttemptState<'a> {
             self.output_closed = true;
             self.stdout.close();
         }
+    }
+
+    /// The held stdout cannot grow (`--hold-stdout` with a full disk):
+    /// writes what is held, and passes the chunk at hand and the rest through.
+    fn stop_holding(&mut self, why: std::io::Error, n: usize) -> std::io::Result<()> {
+        self.held_overflow = Some(why.to_string());
+        let held = self.held_stdout.take().expect("only held output overflows");
+        let mut out = std::io::stdout().lock();
+        held.write_to(&mut out)?;
+        std::io::Write::flush(&mut out)?;
+        pass_on(self.stdout_sink, self.stdout.chunk(n))
     }
 
     /// The stream that came through the stdout pipe.
@@ -173,6 +187,8 @@ impl<'a> AttemptState<'a> {
                 .or_else(|| matched(self.stdout_stream(), &stdout_hits.abort)),
             output_closed: self.output_closed || own_output_closed,
             hint: stderr_hits.hint.or(stdout_hits.hint),
+            held_overflow: self.held_overflow,
+            stdin_lost: None,
             had_terminal: self.lent,
         };
         Ok(Ended {

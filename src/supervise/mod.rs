@@ -118,7 +118,9 @@ pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result
             read = state.stdout.read() => state.on_stdout(read),
         }
     }
-    state.finish(signals).await
+    let mut ended = state.finish(signals).await?;
+    ended.outcome.stdin_lost = attempt.stdin.lost();
+    Ok(ended)
 }
 
 /// How a child's process ended, from its wait status.
