@@ -180,6 +180,27 @@ pub struct Layer {
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, requires = "lock", help_heading = "Process")]
     pub lock_timeout: Option<Value<Duration>>,
 
+    /// Run CMD (with sh -c) before each retry, after the wait: if it exits 0, the desired state
+    /// already holds, and retry-on stops and exits 0 without running the command again.
+    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    pub check: Option<String>,
+    /// With --check, also run it once before the first attempt: if it exits 0, the command
+    /// never runs.
+    #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Hooks")]
+    pub check_first: Option<bool>,
+    /// Run CMD (with sh -c) after a failed attempt that will be retried, before the wait; if it
+    /// fails, retry-on stops retrying ('CMD || true' to go on anyway).
+    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    pub on_retry: Option<String>,
+    /// Run CMD (with sh -c) once when retry-on gives up (not when interrupted); its exit code
+    /// is reported and changes nothing.
+    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    pub on_giveup: Option<String>,
+    /// The time limit of each hook; one that runs out is stopped like a timed-out attempt.
+    /// 0 means no limit.
+    #[arg(long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Hooks")]
+    pub hook_timeout: Option<Value<Limit>>,
+
     /// Print none of retry-on's own lines (the command's output is never silenced).
     #[arg(
         short = 'q',

@@ -97,6 +97,8 @@ pub struct Summary {
     pub name: String,
     pub description: String,
     pub origin: Origin,
+    /// The hooks the profile sets: shell commands, worth knowing about.
+    pub hooks: Vec<&'static str>,
 }
 
 /// Built-in profiles and the user file, loaded and checked.
@@ -189,10 +191,20 @@ impl Catalog {
 }
 
 fn summary(name: &str, layer: &Layer, origin: Origin) -> Summary {
+    let hooks = [
+        ("--check", &layer.check),
+        ("--on-retry", &layer.on_retry),
+        ("--on-giveup", &layer.on_giveup),
+    ];
     Summary {
         name: name.to_string(),
         description: layer.description.clone().unwrap_or_default(),
         origin,
+        hooks: hooks
+            .iter()
+            .filter(|(_, set)| set.is_some())
+            .map(|(flag, _)| *flag)
+            .collect(),
     }
 }
 

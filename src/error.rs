@@ -65,6 +65,14 @@ impl Error {
         }
     }
 
+    /// Whether the command could not be started at all (126, 127).
+    pub fn is_cannot_run(&self) -> bool {
+        matches!(
+            self,
+            Error::NotFound { .. } | Error::MissingInterpreter { .. } | Error::NotExecutable { .. }
+        )
+    }
+
     /// Whether the message is already a whole report (clap's), not a line
     /// for retry-on to prefix with its name.
     pub fn is_rendered(&self) -> bool {

@@ -91,6 +91,9 @@ fn resolve(cli: &Cli, catalog: &Catalog) -> Result<Settings, Error> {
 
 /// Explains the settings, or runs the command with them.
 fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
+    if let Some(contradiction) = settings.contradiction() {
+        return Err(Error::Usage(contradiction));
+    }
     let matching = &settings.matching;
     let merged = !explain && !settings.process.hold_stdout && platform::stdout_is_stderr();
     let patterns = Patterns::compile(&matching.pattern_lists(), merged).map_err(Error::Usage)?;

@@ -133,6 +133,22 @@ pub enum GiveUp {
     StdinLost(String),
 }
 
+impl GiveUp {
+    /// One word for why retry-on gave up, as `--on-giveup` sees it in
+    /// `RETRY_ON_REASON`; `None` for an interrupt, which runs no hook.
+    pub fn reason_word(&self) -> Option<&'static str> {
+        match self {
+            GiveUp::NoMatch => Some("no-condition"),
+            GiveUp::Aborted(_) => Some("abort"),
+            GiveUp::AttemptsExhausted(_) => Some("attempts"),
+            GiveUp::DeadlineAhead { .. } | GiveUp::DeadlineReached => Some("deadline"),
+            GiveUp::OutputClosed => Some("output-closed"),
+            GiveUp::StdinLost(_) => Some("stdin-lost"),
+            GiveUp::Interrupted(_) | GiveUp::CommandInterrupted => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Succeeded,

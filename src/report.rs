@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
 use crate::parse::{LogFormat, ToText, show_duration, signal_name};
 use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
-use crate::settings::{Output, Settings};
+use crate::settings::{HookKind, Output, Settings};
 
 /// How much retry-on says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +130,109 @@ impl Reporter {
             "{this} failed ({what}{why}); retrying in {}{asked}",
             show_duration(delay)
         ));
+    }
+
+    /// `--check-first` passed: the command never runs.
+    pub fn check_passed_first(&self) {
+        match self.format {
+            LogFormat::Json => {
+                self.event("check_passed", 0, json!({}));
+                self.event("success", 0, json!({ "exit_code": 0 }));
+            }
+            LogFormat::Text => self.line("check passed before the first attempt; nothing to do"),
+        }
+    }
+
+    /// `--check` passed after attempt `attempt` failed: no more attempts.
+    pub fn check_passed(&self, attempt: u32, failed: &Outcome) {
+        match self.format {
+            LogFormat::Json => {
+                self.event("check_passed", attempt, json!({}));
+                self.event("success", attempt, json!({ "exit_code": 0 }));
+            }
+            LogFormat::Text => self.line(&format!(
+                "{} failed ({}); check passed, not retrying",
+                self.attempt(attempt),
+                describe_with_match(failed)
+            )),
+        }
+    }
+
+    /// `--on-retry` failed: no more attempts.
+    pub fn on_retry_failed(&self, attempt: u32, failed: &Outcome, hook: Ending, stopped: Option<Stop>) {
+        let exit_code = Exit::of(failed).shell_code();
+        match self.format {
+            LogFormat::Json => self.event(
+                "give_up",
+                attempt,
+                json!({ "reason": "on_retry_failed", "exit_code": exit_code }),
+            ),
+            LogFormat::Text => self.line(&format!(
+                "{} failed ({}); not retrying: --on-retry {}",
+                self.attempt(attempt),
+                describe_with_match(failed),
+                hook_result(hook, stopped)
+            )),
+        }
+    }
+
+    pub fn hook_started(&self, kind: HookKind, attempt: u32, command: &str) {
+        match self.format {
+            LogFormat::Json => self.event("hook_start", attempt, json!({ "hook": kind.key(), "command": command })),
+            LogFormat::Text if self.verbosity == Verbosity::Verbose => self.line(&format!(
+                "{}: running {}: {command}",
+                self.attempt(attempt),
+                kind.flag()
+            )),
+            LogFormat::Text => {}
+        }
+    }
+
+    /// A hook ended: the JSON log always says so; the text only for
+    /// `--on-giveup` (its exit code is reported), a hook that ran out of
+    /// time, or with `-v`.
+    pub fn hook_ended(&self, kind: HookKind, attempt: u32, ending: Ending, stopped: Option<Stop>, took: Duration) {
+        let data = json!({
+            "hook": kind.key(),
+            "exit_code": ending.code(),
+            "timed_out": stopped == Some(Stop::Timeout),
+            "duration_ms": took.as_millis() as u64,
+        });
+        match self.format {
+            LogFormat::Json => self.event("hook_end", attempt, data),
+            LogFormat::Text => {
+                let said = kind == HookKind::OnGiveup || stopped == Some(Stop::Timeout);
+                if said || self.verbosity == Verbosity::Verbose {
+                    self.line(&format!("{} {}", kind.flag(), hook_result(ending, stopped)));
+                }
+            }
+        }
+    }
+
+    pub fn interrupted_during_hook(&self, kind: HookKind, attempt: u32, signal: Signal) {
+        match self.format {
+            LogFormat::Json => self.event(
+                "give_up",
+                attempt,
+                json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
+            ),
+            LogFormat::Text => self.line(&format!(
+                "interrupted by {} during {}; not retrying",
+                signal.as_str(),
+                kind.flag()
+            )),
+        }
+    }
+
+    pub fn deadline_during_hook(&self, kind: HookKind, attempt: u32, exit: Exit) {
+        match self.format {
+            LogFormat::Json => self.event(
+                "give_up",
+                attempt,
+                json!({ "reason": "deadline", "exit_code": exit.shell_code() }),
+            ),
+            LogFormat::Text => self.line(&format!("the --max-time deadline stopped {}; giving up", kind.flag())),
+        }
     }
 
     /// The held stdout (`--hold-stdout`) could not grow: it was written early.
@@ -301,6 +404,29 @@ fn reason_name(reason: &Reason) -> &'static str {
     }
 }
 
+/// "exit 255, matched "X"": an attempt's end with what matched.
+fn describe_with_match(outcome: &Outcome) -> String {
+    match &outcome.retry_match {
+        Some(m) => format!("{}, matched {}", describe(outcome), quote(&m.text)),
+        None => describe(outcome),
+    }
+}
+
+/// "exited 3", "timed out (killed by SIGTERM)".
+fn hook_result(ending: Ending, stopped: Option<Stop>) -> String {
+    let ended = match ending {
+        Ending::Exited(code) => format!("exited {code}"),
+        Ending::Signaled(n) => match Signal::try_from(n) {
+            Ok(signal) => format!("was killed by {}", signal.as_str()),
+            Err(_) => format!("was killed by signal {n}"),
+        },
+    };
+    match stopped {
+        Some(Stop::Timeout) => format!("ran out of --hook-timeout ({})", ended.trim_start_matches("was ")),
+        _ => ended,
+    }
+}
+
 /// "exit 255", "killed by SIGKILL", "timed out, killed by SIGTERM".
 fn describe(outcome: &Outcome) -> String {
     let ending = match outcome.ending {
@@ -465,7 +591,13 @@ fn schedule_line(settings: &Settings) -> String {
 pub fn profiles(list: &[Summary]) -> String {
     let width = list.iter().map(|s| s.name.len()).max().unwrap_or(0);
     list.iter()
-        .map(|s| format!("{:<width$}  {}  ({})\n", s.name, s.description, s.origin))
+        .map(|s| {
+            let hooks = match s.hooks.is_empty() {
+                true => String::new(),
+                false => format!(" [runs {}]", s.hooks.join(", ")),
+            };
+            format!("{:<width$}  {}{hooks}  ({})\n", s.name, s.description, s.origin)
+        })
         .collect()
 }
 

@@ -193,6 +193,50 @@ group! {
     }
 }
 
+/// Which hook runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookKind {
+    Check,
+    OnRetry,
+    OnGiveup,
+}
+
+impl HookKind {
+    /// Its flag, as messages name it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            HookKind::Check => "--check",
+            HookKind::OnRetry => "--on-retry",
+            HookKind::OnGiveup => "--on-giveup",
+        }
+    }
+
+    /// Its name in the JSON log.
+    pub fn key(self) -> &'static str {
+        match self {
+            HookKind::Check => "check",
+            HookKind::OnRetry => "on_retry",
+            HookKind::OnGiveup => "on_giveup",
+        }
+    }
+}
+
+group! {
+    /// Shell commands run around the attempts.
+    pub struct Hooks {
+        /// Run before each retry; exit 0 means the desired state holds.
+        check: Option<String> = None,
+        /// Run `check` before the first attempt too.
+        check_first: bool = false,
+        /// Run after a failed attempt that will be retried, before the wait.
+        on_retry: Option<String> = None,
+        /// Run once when retry-on gives up.
+        on_giveup: Option<String> = None,
+        /// The time limit of each hook.
+        hook_timeout: Option<Duration> = Some(Duration::from_secs(60)),
+    }
+}
+
 group! {
     /// Retry conditions other than patterns.
     pub struct Conditions {
@@ -254,6 +298,7 @@ pub struct Settings {
     pub matching: Matching,
     pub schedule: Schedule,
     pub process: Process,
+    pub hooks: Hooks,
     pub output: Output,
     pub sources: Sources,
 }
@@ -267,6 +312,7 @@ impl Settings {
             matching: Matching::resolve(layers, &mut sources),
             schedule: Schedule::resolve(layers, &mut sources),
             process: Process::resolve(layers, &mut sources),
+            hooks: Hooks::resolve(layers, &mut sources),
             output: Output::resolve(layers, &mut sources),
             sources,
         }
@@ -282,8 +328,15 @@ impl Settings {
         let mut keys = self.matching.conditions.keys();
         keys.extend(self.schedule.keys());
         keys.extend(self.process.keys());
+        keys.extend(self.hooks.keys());
         keys.extend(self.output.keys());
         keys
+    }
+
+    /// Settings that make no sense together: a message naming them.
+    pub fn contradiction(&self) -> Option<String> {
+        (self.hooks.check_first && self.hooks.check.is_none())
+            .then(|| "--check-first needs --check: the command that says whether the state already holds".to_string())
     }
 }
 

@@ -3,11 +3,13 @@
 //! and make sure nothing of a stopped attempt outlives it.
 //!
 //! [`group`] owns the life of a child (signals, limits, KILL, an empty
-//! group) and serves any kind of child; [`pump`] passes output on; the
-//! attempt's own state, one method per event, is in [`attempt`].
+//! group) and serves both kinds of child, attempts and [`hook`]s; [`pump`]
+//! passes output on; the attempt's own state, one method per event, is in
+//! [`attempt`].
 
 mod attempt;
 mod group;
+mod hook;
 mod pump;
 mod spawn;
 
@@ -20,6 +22,7 @@ use nix::unistd::Pid;
 
 use self::attempt::AttemptState;
 pub use self::group::{Limits, ProcessGroup};
+pub use self::hook::{Hook, HookEnd, run_hook};
 use crate::clock::alarm;
 use crate::error::Error;
 use crate::pattern::Patterns;

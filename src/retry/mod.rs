@@ -1,4 +1,7 @@
-//! The retry loop: attempts, decisions and waits, from resolved settings.
+//! The retry loop: attempts, decisions, waits and hooks, from resolved
+//! settings. The hooks' part of the loop is in [`hooks`].
+
+mod hooks;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -11,7 +14,7 @@ use crate::lock::{Lock, LockGuard};
 use crate::parse;
 use crate::pattern::Patterns;
 use crate::platform::ChildSignals;
-use crate::policy::{self, Outcome, Rules, Stop, Verdict};
+use crate::policy::{self, Outcome, Reason, Rules, Stop, Verdict};
 use crate::report::Reporter;
 use crate::settings::Settings;
 use crate::signals::Signals;
@@ -64,34 +67,67 @@ pub async fn retry(
         child_signals,
     };
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
-    let backoff = schedule.backoff();
-    let mut delays = backoff.delays();
-    for number in 1.. {
-        let scheduled = delays.next().unwrap_or_default();
-        let (wait, held) = match run.attempt(number, scheduled, &mut signals).await? {
-            Step::Done(exit) => return Ok(exit),
-            Step::Wait(wait, held) => (wait, held),
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            signal = signals.recv() => {
-                run.reporter.interrupted_while_waiting(number, signal);
-                // The attempt that ran last is the final one: its stdout is the output.
-                return Ok(run.write_held(held.as_ref()).unwrap_or(Exit::Signal(signal)));
-            }
-        }
-    }
-    unreachable!("attempts are counted without end")
+    run.go(&mut signals).await
 }
 
 /// What comes after an attempt.
 enum Step {
     Done(Exit),
-    /// Wait this long; the stdout that the attempt held, with `--hold-stdout`.
-    Wait(Duration, Option<SpillBuffer>),
+    Retry(Box<Retry>),
+}
+
+/// A failed attempt that will be retried.
+struct Retry {
+    outcome: Outcome,
+    reason: Reason,
+    wait: Duration,
+    /// The wait the output asked for (`--retry-after`).
+    asked: Option<Duration>,
+    /// Its stdout, with `--hold-stdout`.
+    held: Option<SpillBuffer>,
 }
 
 impl Run<'_> {
+    /// Attempts, hooks and waits, until the run is over.
+    async fn go(&self, signals: &mut Signals) -> Result<Exit, Error> {
+        if let Some(exit) = self.check_first(signals).await? {
+            return Ok(exit);
+        }
+        let backoff = self.settings.schedule.backoff();
+        let mut delays = backoff.delays();
+        for number in 1.. {
+            let scheduled = delays.next().unwrap_or_default();
+            let retry = match self.attempt(number, scheduled, signals).await {
+                Ok(Step::Done(exit)) => return Ok(exit),
+                Ok(Step::Retry(retry)) => retry,
+                Err(error) => return Err(self.cannot_run(number, error, signals).await),
+            };
+            let Retry {
+                outcome: failed,
+                reason,
+                wait,
+                asked,
+                held,
+            } = *retry;
+            if let Some(exit) = self.on_retry(number, &failed, signals).await? {
+                return Ok(self.write_held(held.as_ref()).unwrap_or(exit));
+            }
+            self.reporter.sleeping(number, &failed, &reason, wait, asked);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                signal = signals.recv() => {
+                    self.reporter.interrupted_while_waiting(number, signal);
+                    // The attempt that ran last is the final one: its stdout is the output.
+                    return Ok(self.write_held(held.as_ref()).unwrap_or(Exit::Signal(signal)));
+                }
+            }
+            if let Some(exit) = self.check(number, &failed, signals).await? {
+                return Ok(self.write_held(held.as_ref()).unwrap_or(exit));
+            }
+        }
+        unreachable!("attempts are counted without end")
+    }
+
     /// Runs attempt `number` and decides: the run is over, or wait (the
     /// `scheduled` delay, or longer if the output asked) and try again.
     async fn attempt(&self, number: u32, scheduled: Duration, signals: &mut Signals) -> Result<Step, Error> {
@@ -125,13 +161,23 @@ impl Run<'_> {
         self.reporter
             .attempt_ended(number, &ended.outcome, &verdict, began.elapsed());
         match verdict {
-            Verdict::Retry(reason) => {
-                self.reporter.sleeping(number, &ended.outcome, &reason, wait, asked);
-                Ok(Step::Wait(wait, ended.held))
-            }
-            Verdict::Succeeded | Verdict::GiveUp(_) => {
+            Verdict::Retry(reason) => Ok(Step::Retry(Box::new(Retry {
+                outcome: ended.outcome,
+                reason,
+                wait,
+                asked,
+                held: ended.held,
+            }))),
+            Verdict::Succeeded => {
                 let exit = self.write_held(ended.held.as_ref());
                 Ok(Step::Done(exit.unwrap_or(Exit::of(&ended.outcome))))
+            }
+            Verdict::GiveUp(why) => {
+                let exit = self.write_held(ended.held.as_ref()).unwrap_or(Exit::of(&ended.outcome));
+                let hooked = self
+                    .on_giveup(number, &why, Some(&ended.outcome), exit, signals)
+                    .await?;
+                Ok(Step::Done(hooked.unwrap_or(exit)))
             }
         }
     }
