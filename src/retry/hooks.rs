@@ -31,7 +31,17 @@ impl Run<'_> {
         };
         let last = Exit::Code(TIMED_OUT);
         match self
-            .run_named(HookKind::Check, command, 0, None, None, last, signals)
+            .run_named(
+                HookKind::Check,
+                command,
+                At {
+                    number: 0,
+                    outcome: None,
+                    reason: None,
+                    last,
+                },
+                signals,
+            )
             .await?
         {
             Verdict::Passed => {
@@ -55,7 +65,17 @@ impl Run<'_> {
         };
         let last = Exit::of(failed);
         match self
-            .run_named(HookKind::Check, command, number, Some(failed), None, last, signals)
+            .run_named(
+                HookKind::Check,
+                command,
+                At {
+                    number,
+                    outcome: Some(failed),
+                    reason: None,
+                    last,
+                },
+                signals,
+            )
             .await?
         {
             Verdict::Passed => {
@@ -79,7 +99,17 @@ impl Run<'_> {
         };
         let exit = Exit::of(failed);
         match self
-            .run_named(HookKind::OnRetry, command, number, Some(failed), None, exit, signals)
+            .run_named(
+                HookKind::OnRetry,
+                command,
+                At {
+                    number,
+                    outcome: Some(failed),
+                    reason: None,
+                    last: exit,
+                },
+                signals,
+            )
             .await?
         {
             Verdict::Passed => Ok(None),
@@ -135,18 +165,13 @@ impl Run<'_> {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(None); // the deadline would stop it at once
         }
-        match self
-            .run_named(
-                HookKind::OnGiveup,
-                command,
-                number,
-                outcome,
-                Some(reason),
-                exit,
-                signals,
-            )
-            .await?
-        {
+        let at = At {
+            number,
+            outcome,
+            reason: Some(reason),
+            last: exit,
+        };
+        match self.run_named(HookKind::OnGiveup, command, at, signals).await? {
             Verdict::Over(Exit::Signal(signal)) => Ok(Some(Exit::Signal(signal))),
             _ => Ok(None),
         }
