@@ -64,6 +64,13 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error
         Parsed::Run(cli) => cli,
         Parsed::Shown => return Ok(Exit::Code(0)),
     };
+    if let Some(kind) = cli.generate {
+        print(&cli::generate::generate(
+            kind,
+            Cli::command_with_defaults(&help_defaults),
+        ));
+        return Ok(Exit::Code(0));
+    }
     let catalog = Catalog::load(&cli.selection)?;
     if cli.selection.list_profiles {
         print(&report::profiles(&catalog.list()?));
