@@ -195,7 +195,8 @@ pub struct Layer {
         help_heading = "Output"
     )]
     pub verbose: Option<bool>,
-    /// The form of retry-on's own lines: text, or json (one object per line per event).
+    /// The form of retry-on's own lines: text, json (one object per line per event), or github
+    /// (GitHub Actions workflow commands; the default when GITHUB_ACTIONS=true).
     #[arg(long, value_name = "FORMAT", value_parser = choice::<LogFormat>(), help_heading = "Output")]
     pub log_format: Option<LogFormat>,
 }

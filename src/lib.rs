@@ -84,6 +84,7 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Error
         .transpose()?;
     let Cli { flags, command, .. } = *cli;
     let settings = config::resolve(&flags, command, profile.as_ref(), &catalog);
+    Reporter::report_failures_as(settings.output.log_format);
     let matching = &settings.matching;
     let patterns =
         Patterns::compile(&matching.patterns, &matching.stdout_patterns, &matching.abort_on).map_err(Error::Usage)?;

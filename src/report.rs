@@ -1,7 +1,11 @@
-//! Every line retry-on itself prints, as text or as JSON.
+//! Every line retry-on itself prints: as text, as JSON, or as GitHub Actions
+//! workflow commands (the text lines, each at the level of what it says).
+
+mod github;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -18,6 +22,31 @@ pub enum Verbosity {
     Quiet,
     Normal,
     Verbose,
+}
+
+/// What a text line says, which decides its level as a workflow command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Meaning {
+    /// A `-v` line: an attempt starts, a lock is awaited, a first attempt succeeded.
+    Progress,
+    /// An attempt failed and will be retried.
+    Retrying,
+    /// An attempt succeeded after others failed.
+    Recovered,
+    /// retry-on stops without success: it gave up, did not retry, was
+    /// interrupted, or could not run the command.
+    Failed,
+}
+
+impl Meaning {
+    fn level(self) -> github::Level {
+        match self {
+            Meaning::Progress => github::Level::Debug,
+            Meaning::Retrying => github::Level::Warning,
+            Meaning::Recovered => github::Level::Notice,
+            Meaning::Failed => github::Level::Error,
+        }
+    }
 }
 
 /// Writes retry-on's own lines to stderr, each with one write.
@@ -49,10 +78,11 @@ impl Reporter {
                 let command: Vec<String> = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
                 self.event("attempt_start", attempt, json!({ "command": command }))
             }
-            LogFormat::Text if self.verbosity == Verbosity::Verbose => {
-                self.line(&format!("{}: running {}", self.attempt(attempt), shell_words(command)))
-            }
-            LogFormat::Text => {}
+            LogFormat::Text | LogFormat::Github if self.verbosity == Verbosity::Verbose => self.line(
+                Meaning::Progress,
+                &format!("{}: running {}", self.attempt(attempt), shell_words(command)),
+            ),
+            LogFormat::Text | LogFormat::Github => {}
         }
     }
 
@@ -60,10 +90,11 @@ impl Reporter {
         let path = path.display().to_string();
         match self.format {
             LogFormat::Json => self.event("lock_wait", attempt, json!({ "lock": path })),
-            LogFormat::Text if self.verbosity == Verbosity::Verbose => {
-                self.line(&format!("{}: waiting for the lock on {path}", self.attempt(attempt)))
-            }
-            LogFormat::Text => {}
+            LogFormat::Text | LogFormat::Github if self.verbosity == Verbosity::Verbose => self.line(
+                Meaning::Progress,
+                &format!("{}: waiting for the lock on {path}", self.attempt(attempt)),
+            ),
+            LogFormat::Text | LogFormat::Github => {}
         }
     }
 
@@ -74,6 +105,11 @@ impl Reporter {
         }
         let this = self.attempt(attempt);
         let what = describe(outcome);
+        let meaning = match verdict {
+            Verdict::Succeeded if attempt > 1 => Meaning::Recovered,
+            Verdict::Succeeded | Verdict::Retry(_) => Meaning::Progress,
+            Verdict::GiveUp(_) => Meaning::Failed,
+        };
         let text = match verdict {
             Verdict::Succeeded if attempt > 1 || self.verbosity == Verbosity::Verbose => format!("{this} succeeded"),
             Verdict::Succeeded => return,
@@ -102,7 +138,7 @@ impl Reporter {
                 GiveUp::OutputClosed => format!("{this} failed ({what}); not retrying: its output was closed"),
             },
         };
-        self.line(&text);
+        self.line(meaning, &text);
     }
 
     /// Announces the wait before the next attempt.
@@ -117,10 +153,10 @@ impl Reporter {
             Reason::Matched(m) => format!(", matched {}", quote(&m.text)),
             Reason::ExitCode(_) | Reason::TimedOut | Reason::AnyFailure => String::new(),
         };
-        self.line(&format!(
-            "{this} failed ({what}{why}); retrying in {}",
-            show_duration(delay)
-        ));
+        self.line(
+            Meaning::Retrying,
+            &format!("{this} failed ({what}{why}); retrying in {}", show_duration(delay)),
+        );
     }
 
     pub fn interrupted_while_waiting(&self, attempt: u32, signal: Signal) {
@@ -130,10 +166,13 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "interrupted", "signal": signal.as_str() }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "interrupted by {} while waiting to retry; not retrying",
-                signal.as_str()
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "interrupted by {} while waiting to retry; not retrying",
+                    signal.as_str()
+                ),
+            ),
         }
     }
 
@@ -144,10 +183,13 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "interrupted", "signal": signal.as_str() }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "interrupted by {} while waiting for the lock; not running the command",
-                signal.as_str()
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "interrupted by {} while waiting for the lock; not running the command",
+                    signal.as_str()
+                ),
+            ),
         }
     }
 
@@ -158,17 +200,30 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "deadline", "lock": path.display().to_string() }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "{}: the --max-time deadline passed while waiting for the lock on {}; giving up",
-                self.attempt(attempt),
-                path.display()
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "{}: the --max-time deadline passed while waiting for the lock on {}; giving up",
+                    self.attempt(attempt),
+                    path.display()
+                ),
+            ),
         }
     }
 
-    /// A failure of retry-on itself; printed even with `--quiet`.
+    /// A failure of retry-on itself; printed even with `--quiet`, as an
+    /// error command once the settings have chosen `github`.
     pub fn error(message: &str) {
-        write_stderr(&format!("retry-on: {message}\n"));
+        match FAILURE_FORMAT.get() {
+            Some(LogFormat::Github) => write_stderr(&github::command(Meaning::Failed.level(), message)),
+            _ => write_stderr(&format!("retry-on: {message}\n")),
+        }
+    }
+
+    /// The format for [`Reporter::error`] from now on: until the settings
+    /// are resolved, failures are text lines.
+    pub fn report_failures_as(format: LogFormat) {
+        let _ = FAILURE_FORMAT.set(format);
     }
 
     fn json_ended(&self, attempt: u32, outcome: &Outcome, verdict: &Verdict, took: Duration) {
@@ -233,9 +288,11 @@ impl Reporter {
         write_stderr(&format!("{object}\n"));
     }
 
-    fn line(&self, text: &str) {
-        if self.verbosity != Verbosity::Quiet {
-            write_stderr(&format!("retry-on: {text}\n"));
+    fn line(&self, meaning: Meaning, text: &str) {
+        match (self.verbosity, self.format) {
+            (Verbosity::Quiet, _) => {}
+            (_, LogFormat::Github) => write_stderr(&github::command(meaning.level(), text)),
+            _ => write_stderr(&format!("retry-on: {text}\n")),
         }
     }
 
@@ -246,6 +303,9 @@ impl Reporter {
         }
     }
 }
+
+/// The format of retry-on's own failures, once known (see [`Reporter::error`]).
+static FAILURE_FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
 fn reason_name(reason: &Reason) -> &'static str {
     match reason {
