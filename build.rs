@@ -33,9 +33,14 @@ fn revision(dir: &str) -> Option<String> {
         watched.push(git(&["rev-parse", "--git-path", "packed-refs"]));
     }
     for path in watched.into_iter().flatten() {
-        // A path that does not exist would make cargo rerun this on every build.
-        if Path::new(dir).join(&path).exists() {
-            println!("cargo:rerun-if-changed={path}");
+        // A path that does not exist would make cargo rerun this on every
+        // build; a branch still packed in packed-refs is written as a loose
+        // ref on the next commit, which its directory's scan sees.
+        let path = Path::new(dir).join(path);
+        match (path.exists(), path.parent()) {
+            (true, _) => println!("cargo:rerun-if-changed={}", path.display()),
+            (false, Some(parent)) if parent.is_dir() => println!("cargo:rerun-if-changed={}", parent.display()),
+            (false, _) => {}
         }
     }
     Some(revision)

@@ -170,6 +170,29 @@ fn the_version_names_the_package_version() {
 }
 
 #[test]
+fn built_in_a_git_checkout_the_version_names_the_revision() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let head = Command::new("git")
+        .args(["-C", root, "rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && Path::new(root).join(".git").exists());
+    let Some(head) = head else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: the version's git revision: not a git checkout"
+        );
+        return;
+    };
+    let revision = String::from_utf8(head.stdout).unwrap();
+    retry_on().arg("--version").assert().success().stdout(format!(
+        "retry-on {} ({})\n",
+        env!("CARGO_PKG_VERSION"),
+        revision.trim()
+    ));
+}
+
+#[test]
 fn bash_registers_a_completion() {
     let output = bash("source <(retry-on --generate complete-bash); complete -p retry-on");
     let stdout = String::from_utf8(output.stdout).unwrap();
