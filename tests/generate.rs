@@ -221,6 +221,9 @@ fn bash_completes_profile_names_built_in_and_from_the_user_s_file() {
     let file = file.to_str().unwrap();
     let profiles = complete_bash("", &["retry-on", "-c", file, "--profile", "de"]);
     assert_eq!(profiles, ["deploy"]);
+    let home = format!("HOME={}", dir.path().display());
+    let profiles = complete_bash(&home, &["retry-on", "--config", "=", "~/config.toml", "-P", "de"]);
+    assert_eq!(profiles, ["deploy"]);
 }
 
 #[test]

@@ -11,7 +11,9 @@ _retry_on() {
             --) start=$(( i + 1 )); break ;;
             @VALUED@)
                 case ${COMP_WORDS[i]} in
-                    -c | --config) config=(--config "${COMP_WORDS[i+1]/#=/${COMP_WORDS[i+2]}}") ;;
+                    -c | --config)
+                        local file=${COMP_WORDS[i+1]/#=/${COMP_WORDS[i+2]}}
+                        config=(--config "${file/#\~/$HOME}") ;;
                 esac
                 # bash splits --option=value into three words.
                 if [[ ${COMP_WORDS[i+1]} == = ]]; then (( i += 3 )); else (( i += 2 )); fi
