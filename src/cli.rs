@@ -2,13 +2,15 @@
 //! are one field of [`Layer`], parsed by clap from the command line and by
 //! serde from a file, so an option is declared once. Clap stays here.
 
+pub mod generate;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{PathBufValueParser, PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, ValueHint};
 use nix::sys::signal::Signal;
 use serde::Deserialize;
 
@@ -44,7 +46,7 @@ killed by signal N.";
 #[derive(Debug, Parser)]
 #[command(
     name = "retry-on",
-    version,
+    version = env!("RETRY_ON_VERSION"),
     override_usage = "retry-on [OPTIONS] [--] COMMAND [ARGS]...\n       retry-on [OPTIONS] --explain | --list-profiles",
     after_help = EXAMPLES,
     max_term_width = 100
@@ -58,12 +60,17 @@ pub struct Cli {
     /// then exit without running anything.
     #[arg(long, help_heading = "Output")]
     pub explain: bool,
+    /// Write a man page (man) or a shell's completion script (complete-bash, complete-zsh,
+    /// complete-fish, complete-powershell, complete-elvish) to stdout, and exit.
+    #[arg(long, value_name = "KIND", value_parser = choice::<generate::Kind>(), help_heading = "Output")]
+    pub generate: Option<generate::Kind>,
     /// The command to run, and its arguments. Everything from COMMAND on belongs to the command,
     /// even arguments that look like retry-on's flags. It is run directly, never through a shell.
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        required_unless_present_any = ["explain", "list_profiles"],
+        value_hint = ValueHint::CommandWithArguments,
+        required_unless_present_any = ["explain", "list_profiles", "generate"],
     )]
     pub command: Vec<OsString>,
 }
@@ -174,7 +181,7 @@ pub struct Layer {
     pub hold_stdout: Option<bool>,
     /// Hold an exclusive lock on FILE (created if missing) during each attempt, released
     /// during backoff sleeps.
-    #[arg(long, value_name = "FILE", value_parser = path(), help_heading = "Process")]
+    #[arg(long, value_name = "FILE", value_parser = path(), value_hint = ValueHint::FilePath, help_heading = "Process")]
     pub lock: Option<Value<PathBuf>>,
     /// Give up (exit 125) if --lock is not taken within DURATION.
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, requires = "lock", help_heading = "Process")]
@@ -220,7 +227,8 @@ pub struct Layer {
         help_heading = "Output"
     )]
     pub verbose: Option<bool>,
-    /// The form of retry-on's own lines: text, or json (one object per line per event).
+    /// The form of retry-on's own lines: text, json (one object per line per event), or github
+    /// (GitHub Actions workflow commands; the default when GITHUB_ACTIONS=true).
     #[arg(long, value_name = "FORMAT", value_parser = choice::<LogFormat>(), help_heading = "Output")]
     pub log_format: Option<LogFormat>,
 }
@@ -230,7 +238,7 @@ pub struct Layer {
 #[command(next_help_heading = "Configuration")]
 pub struct Selection {
     /// Read configuration from FILE instead of the user's config file.
-    #[arg(short = 'c', long, value_name = "FILE", conflicts_with = "no_config")]
+    #[arg(short = 'c', long, value_name = "FILE", value_hint = ValueHint::FilePath, conflicts_with = "no_config")]
     pub config: Option<PathBuf>,
     /// Use the profile NAME from the config file or the built-in ones (see --list-profiles).
     #[arg(short = 'P', long, value_name = "NAME")]
@@ -279,14 +287,7 @@ impl Cli {
         args: impl IntoIterator<Item = OsString>,
         defaults: &[(&'static str, String)],
     ) -> Result<Parsed, Error> {
-        let mut command = Cli::command();
-        for (key, default) in defaults {
-            command = command.mut_arg(*key, |arg| {
-                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-                arg.help(format!("{help} [default: {default}]"))
-            });
-        }
-        let parsed = command
+        let parsed = Cli::command_with_defaults(defaults)
             .try_get_matches_from(args)
             .and_then(|matches| Cli::from_arg_matches(&matches));
         match parsed {
@@ -297,6 +298,19 @@ impl Cli {
             }
             Err(error) => Err(Error::Arguments(error.to_string())),
         }
+    }
+
+    /// The clap definition, with each option's default added to its help:
+    /// what `--help`, the man page and the completions are made from.
+    pub fn command_with_defaults(defaults: &[(&'static str, String)]) -> clap::Command {
+        let mut command = Cli::command();
+        for (key, default) in defaults {
+            command = command.mut_arg(*key, |arg| {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                arg.help(format!("{help} [default: {default}]"))
+            });
+        }
+        command
     }
 }
 

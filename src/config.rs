@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cli::{Layer, Selection};
 use crate::error::Error;
+use crate::parse::LogFormat;
 use crate::settings::{Layers, Place, Placed, Settings, Source};
 
 /// The built-in profiles, parsed by the same code as user files.
@@ -216,9 +217,10 @@ fn built_in(name: &str) -> Option<Text> {
     })
 }
 
-/// Stacks the flags, the profile and the user file's `[defaults]`, and
-/// resolves them into settings.
+/// Stacks the flags, the profile, the user file's `[defaults]` and what the
+/// environment implies, and resolves them into settings.
 pub fn resolve(flags: &Layer, command: Vec<OsString>, profile: Option<&Profile>, catalog: &Catalog) -> Settings {
+    let environment = environment_layer(std::env::var_os("GITHUB_ACTIONS").as_deref());
     let mut layers = vec![Placed {
         layer: flags,
         source: Source::Flag,
@@ -238,7 +240,21 @@ pub fn resolve(flags: &Layer, command: Vec<OsString>, profile: Option<&Profile>,
             text: Some(text),
         });
     }
+    layers.push(Placed {
+        layer: &environment,
+        source: Source::Environment,
+        text: None,
+    });
     Settings::resolve(command, &Layers(layers))
+}
+
+/// The layer below `[defaults]`: in a GitHub Actions step (where
+/// `GITHUB_ACTIONS` is `true`), retry-on's lines are workflow commands.
+fn environment_layer(github_actions: Option<&std::ffi::OsStr>) -> Layer {
+    Layer {
+        log_format: (github_actions == Some("true".as_ref())).then_some(LogFormat::Github),
+        ..Layer::default()
+    }
 }
 
 /// The user's file, and what named it: `$RETRY_ON_CONFIG` if set (it must
@@ -352,6 +368,36 @@ mod tests {
             text.place(&span, "patterns"),
             "config t.toml, line 2, column 19, key patterns"
         );
+    }
+
+    #[test]
+    fn in_github_actions_the_log_format_is_github_unless_chosen() {
+        assert_eq!(environment_layer(Some("false".as_ref())).log_format, None);
+        assert_eq!(environment_layer(None).log_format, None);
+        let github = environment_layer(Some("true".as_ref()));
+        let resolve = |flags: &Layer| {
+            let layers = vec![
+                Placed {
+                    layer: flags,
+                    source: Source::Flag,
+                    text: None,
+                },
+                Placed {
+                    layer: &github,
+                    source: Source::Environment,
+                    text: None,
+                },
+            ];
+            Settings::resolve(Vec::new(), &Layers(layers))
+        };
+        let settings = resolve(&Layer::default());
+        assert_eq!(settings.output.log_format, LogFormat::Github);
+        assert_eq!(settings.sources.of("log_format"), Source::Environment);
+        let chosen = Layer {
+            log_format: Some(LogFormat::Text),
+            ..Layer::default()
+        };
+        assert_eq!(resolve(&chosen).output.log_format, LogFormat::Text);
     }
 
     #[test]

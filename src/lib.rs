@@ -62,6 +62,13 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failu
         Parsed::Run(cli) => cli,
         Parsed::Shown => return Ok(Exit::Code(0)),
     };
+    if let Some(kind) = cli.generate {
+        print(&cli::generate::generate(
+            kind,
+            Cli::command_with_defaults(&help_defaults),
+        ));
+        return Ok(Exit::Code(0));
+    }
     let typed_format = cli.flags.log_format;
     let catalog = Catalog::load(&cli.selection).map_err(|e| (e, typed_format))?;
     if cli.selection.list_profiles {

@@ -341,10 +341,16 @@ pub trait Choice: Copy + PartialEq + 'static {
 pub enum LogFormat {
     Text,
     Json,
+    /// GitHub Actions workflow commands: the text lines, as warnings, errors and notices.
+    Github,
 }
 
 impl Choice for LogFormat {
-    const ALL: &'static [(&'static str, Self)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
+    const ALL: &'static [(&'static str, Self)] = &[
+        ("text", LogFormat::Text),
+        ("json", LogFormat::Json),
+        ("github", LogFormat::Github),
+    ];
 }
 
 /// A value written back as text, for `--explain`; `None` for a setting

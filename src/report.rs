@@ -1,4 +1,7 @@
-//! Every line retry-on itself prints, as text or as JSON.
+//! Every line retry-on itself prints: as text, as JSON, or as GitHub Actions
+//! workflow commands (the text lines, each at the level of what it says).
+
+mod github;
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
@@ -19,6 +22,31 @@ pub enum Verbosity {
     Quiet,
     Normal,
     Verbose,
+}
+
+/// What a text line says, which decides its level as a workflow command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Meaning {
+    /// A `-v` line: an attempt starts, a lock is awaited, a first attempt succeeded.
+    Progress,
+    /// An attempt failed and will be retried.
+    Retrying,
+    /// An attempt succeeded after others failed.
+    Recovered,
+    /// retry-on stops without success: it gave up, did not retry, was
+    /// interrupted, or could not run the command.
+    Failed,
+}
+
+impl Meaning {
+    fn level(self) -> github::Level {
+        match self {
+            Meaning::Progress => github::Level::Debug,
+            Meaning::Retrying => github::Level::Warning,
+            Meaning::Recovered => github::Level::Notice,
+            Meaning::Failed => github::Level::Error,
+        }
+    }
 }
 
 /// Writes retry-on's own lines to stderr, each with one write.
@@ -50,10 +78,11 @@ impl Reporter {
                 let command: Vec<String> = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
                 self.event("attempt_start", attempt, json!({ "command": command }))
             }
-            LogFormat::Text if self.verbosity == Verbosity::Verbose => {
-                self.line(&format!("{}: running {}", self.attempt(attempt), shell_words(command)))
-            }
-            LogFormat::Text => {}
+            LogFormat::Text | LogFormat::Github if self.verbosity == Verbosity::Verbose => self.line(
+                Meaning::Progress,
+                &format!("{}: running {}", self.attempt(attempt), shell_words(command)),
+            ),
+            LogFormat::Text | LogFormat::Github => {}
         }
     }
 
@@ -61,10 +90,11 @@ impl Reporter {
         let path = path.display().to_string();
         match self.format {
             LogFormat::Json => self.event("lock_wait", attempt, json!({ "lock": path })),
-            LogFormat::Text if self.verbosity == Verbosity::Verbose => {
-                self.line(&format!("{}: waiting for the lock on {path}", self.attempt(attempt)))
-            }
-            LogFormat::Text => {}
+            LogFormat::Text | LogFormat::Github if self.verbosity == Verbosity::Verbose => self.line(
+                Meaning::Progress,
+                &format!("{}: waiting for the lock on {path}", self.attempt(attempt)),
+            ),
+            LogFormat::Text | LogFormat::Github => {}
         }
     }
 
@@ -78,6 +108,11 @@ impl Reporter {
         }
         let this = self.attempt(attempt);
         let what = describe(outcome);
+        let meaning = match verdict {
+            Verdict::Succeeded if attempt > 1 => Meaning::Recovered,
+            Verdict::Succeeded | Verdict::Retry(_) => Meaning::Progress,
+            Verdict::GiveUp(_) => Meaning::Failed,
+        };
         let text = match verdict {
             Verdict::Succeeded if attempt > 1 || self.verbosity == Verbosity::Verbose => format!("{this} succeeded"),
             Verdict::Succeeded => return,
@@ -109,7 +144,7 @@ impl Reporter {
                 }
             },
         };
-        self.line(&text);
+        self.line(meaning, &text);
     }
 
     /// Announces the wait before the next attempt.
@@ -126,10 +161,13 @@ impl Reporter {
             Reason::Matched(m) => format!(", matched {}", quote(&m.text)),
             Reason::ExitCode(_) | Reason::TimedOut | Reason::AnyFailure => String::new(),
         };
-        self.line(&format!(
-            "{this} failed ({what}{why}); retrying in {}{asked}",
-            show_duration(delay)
-        ));
+        self.line(
+            Meaning::Retrying,
+            &format!(
+                "{this} failed ({what}{why}); retrying in {}{asked}",
+                show_duration(delay)
+            ),
+        );
     }
 
     /// `--check-first` passed: the command never runs.
@@ -139,7 +177,10 @@ impl Reporter {
                 self.event("check_passed", 0, json!({}));
                 self.event("success", 0, json!({ "exit_code": 0 }));
             }
-            LogFormat::Text => self.line("check passed before the first attempt; nothing to do"),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Recovered,
+                "check passed before the first attempt; nothing to do",
+            ),
         }
     }
 
@@ -150,11 +191,14 @@ impl Reporter {
                 self.event("check_passed", attempt, json!({}));
                 self.event("success", attempt, json!({ "exit_code": 0 }));
             }
-            LogFormat::Text => self.line(&format!(
-                "{} failed ({}); check passed, not retrying",
-                self.attempt(attempt),
-                describe_with_match(failed)
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Recovered,
+                &format!(
+                    "{} failed ({}); check passed, not retrying",
+                    self.attempt(attempt),
+                    describe_with_match(failed)
+                ),
+            ),
         }
     }
 
@@ -167,24 +211,26 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "on_retry_failed", "exit_code": exit_code }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "{} failed ({}); not retrying: --on-retry {}",
-                self.attempt(attempt),
-                describe_with_match(failed),
-                hook_result(hook, stopped)
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "{} failed ({}); not retrying: --on-retry {}",
+                    self.attempt(attempt),
+                    describe_with_match(failed),
+                    hook_result(hook, stopped)
+                ),
+            ),
         }
     }
 
     pub fn hook_started(&self, kind: HookKind, attempt: u32, command: &str) {
         match self.format {
             LogFormat::Json => self.event("hook_start", attempt, json!({ "hook": kind.key(), "command": command })),
-            LogFormat::Text if self.verbosity == Verbosity::Verbose => self.line(&format!(
-                "{}: running {}: {command}",
-                self.attempt(attempt),
-                kind.flag()
-            )),
-            LogFormat::Text => {}
+            LogFormat::Text | LogFormat::Github if self.verbosity == Verbosity::Verbose => self.line(
+                Meaning::Progress,
+                &format!("{}: running {}: {command}", self.attempt(attempt), kind.flag()),
+            ),
+            LogFormat::Text | LogFormat::Github => {}
         }
     }
 
@@ -200,10 +246,13 @@ impl Reporter {
         });
         match self.format {
             LogFormat::Json => self.event("hook_end", attempt, data),
-            LogFormat::Text => {
+            LogFormat::Text | LogFormat::Github => {
                 let said = kind == HookKind::OnGiveup || stopped == Some(Stop::Timeout);
                 if said || self.verbosity == Verbosity::Verbose {
-                    self.line(&format!("{} {}", kind.flag(), hook_result(ending, stopped)));
+                    self.line(
+                        Meaning::Progress,
+                        &format!("{} {}", kind.flag(), hook_result(ending, stopped)),
+                    );
                 }
             }
         }
@@ -216,11 +265,14 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "interrupted by {} during {}; not retrying",
-                signal.as_str(),
-                kind.flag()
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "interrupted by {} during {}; not retrying",
+                    signal.as_str(),
+                    kind.flag()
+                ),
+            ),
         }
     }
 
@@ -231,7 +283,10 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "deadline", "exit_code": exit.shell_code() }),
             ),
-            LogFormat::Text => self.line(&format!("the --max-time deadline stopped {}; giving up", kind.flag())),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!("the --max-time deadline stopped {}; giving up", kind.flag()),
+            ),
         }
     }
 
@@ -243,7 +298,7 @@ impl Reporter {
         );
         match self.format {
             LogFormat::Json => self.event("hold_stopped", attempt, json!({ "message": message })),
-            LogFormat::Text => self.line(&message),
+            LogFormat::Text | LogFormat::Github => self.line(Meaning::Retrying, &message),
         }
     }
 
@@ -260,17 +315,20 @@ impl Reporter {
                     json!({ "event": "give_up", "reason": "output_closed", "message": message, "exit_code": exit_code })
                 ));
             }
-            LogFormat::Text => self.line(&message),
+            LogFormat::Text | LogFormat::Github => self.line(Meaning::Failed, &message),
         }
     }
 
     /// A `--retry-after` line captured text that is no duration (`-v`).
     pub fn ignored_hint(&self, attempt: u32, why: &str) {
-        if self.verbosity == Verbosity::Verbose && self.format == LogFormat::Text {
-            self.line(&format!(
-                "{}: ignoring the wait the output asked for: {why}",
-                self.attempt(attempt)
-            ));
+        if self.verbosity == Verbosity::Verbose && self.format != LogFormat::Json {
+            self.line(
+                Meaning::Progress,
+                &format!(
+                    "{}: ignoring the wait the output asked for: {why}",
+                    self.attempt(attempt)
+                ),
+            );
         }
     }
 
@@ -281,10 +339,13 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "interrupted by {} while waiting to retry; not retrying",
-                signal.as_str()
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "interrupted by {} while waiting to retry; not retrying",
+                    signal.as_str()
+                ),
+            ),
         }
     }
 
@@ -295,10 +356,13 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "interrupted by {} while waiting for the lock; not running the command",
-                signal.as_str()
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "interrupted by {} while waiting for the lock; not running the command",
+                    signal.as_str()
+                ),
+            ),
         }
     }
 
@@ -309,11 +373,14 @@ impl Reporter {
                 attempt,
                 json!({ "reason": "deadline", "lock": path.display().to_string(), "exit_code": TIMED_OUT }),
             ),
-            LogFormat::Text => self.line(&format!(
-                "{}: the --max-time deadline passed while waiting for the lock on {}; giving up",
-                self.attempt(attempt),
-                path.display()
-            )),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!(
+                    "{}: the --max-time deadline passed while waiting for the lock on {}; giving up",
+                    self.attempt(attempt),
+                    path.display()
+                ),
+            ),
         }
     }
 
@@ -381,9 +448,11 @@ impl Reporter {
         write_stderr(&format!("{object}\n"));
     }
 
-    fn line(&self, text: &str) {
-        if self.verbosity != Verbosity::Quiet {
-            write_stderr(&format!("retry-on: {text}\n"));
+    fn line(&self, meaning: Meaning, text: &str) {
+        match (self.verbosity, self.format) {
+            (Verbosity::Quiet, _) => {}
+            (_, LogFormat::Github) => write_stderr(&github::command(meaning.level(), text)),
+            _ => write_stderr(&format!("retry-on: {text}\n")),
         }
     }
 
@@ -491,6 +560,7 @@ pub fn fatal(error: &Error, format: Option<LogFormat>) {
                 json!({ "event": "give_up", "reason": reason, "message": error.to_string(), "exit_code": exit_code });
             write_stderr(&format!("{event}\n"));
         }
+        Some(LogFormat::Github) => write_stderr(&github::command(Meaning::Failed.level(), &error.to_string())),
         Some(LogFormat::Text) | None => write_stderr(&format!("retry-on: {error}\n")),
     }
 }

@@ -27,6 +27,8 @@ pub enum Source {
     Flag,
     Profile(String),
     Defaults,
+    /// Set by the environment retry-on runs in (GitHub Actions).
+    Environment,
     BuiltIn,
 }
 
@@ -36,6 +38,7 @@ impl fmt::Display for Source {
             Source::Flag => f.write_str("flag"),
             Source::Profile(name) => write!(f, "profile {name}"),
             Source::Defaults => f.write_str("defaults"),
+            Source::Environment => f.write_str("environment"),
             Source::BuiltIn => f.write_str("built-in"),
         }
     }

@@ -1,0 +1,158 @@
+//! The man page's sections after the options, which the clap definition
+//! cannot give: exit status, signals, files, environment and examples.
+//! They say what the README says, shorter.
+
+use clap_mangen::roff::{Roff, bold, roman};
+
+/// One piece of a section.
+enum Block {
+    /// A paragraph.
+    Text(&'static str),
+    /// A tagged paragraph: the tag in bold, then the text indented.
+    Item(&'static str, &'static str),
+    /// What an example does, then the command line, as typed.
+    Example(&'static str, &'static str),
+}
+
+use Block::{Example, Item, Text};
+
+/// What retry-on reads from its environment and sets in the command's: a
+/// new variable is one line here.
+const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "RETRY_ON_ATTEMPT",
+        "Set in the command's environment: the number of the attempt, from 1.",
+    ),
+    (
+        "RETRY_ON_ATTEMPTS",
+        "Set in the command's environment: the limit of attempts; 0 means none.",
+    ),
+    (
+        "RETRY_ON_CONFIG",
+        "The user's configuration file, first in the search order (see FILES).",
+    ),
+    (
+        "XDG_CONFIG_HOME",
+        "retry-on/config.toml under it is second in the search order (see FILES).",
+    ),
+    (
+        "GITHUB_ACTIONS",
+        "When it is true and no log format was chosen (by a flag, a profile or [defaults]), \
+         retry-on writes its lines as GitHub Actions workflow commands (--log-format github).",
+    ),
+];
+
+const EXIT_STATUS: &[Block] = &[
+    Text("retry-on follows GNU timeout's conventions."),
+    Item("N", "The exit code of the last attempt, normally."),
+    Item("124", "The last attempt was stopped by --timeout or --max-time."),
+    Item(
+        "125",
+        "retry-on itself failed: a bad flag, regex, duration or configuration file, or a lock \
+         file that cannot be opened or taken in time. The message names the bad value and where it was.",
+    ),
+    Item("126", "The command was found but cannot be executed."),
+    Item("127", "The command was not found."),
+    Item(
+        "128+N",
+        "The command was killed by signal N: retry-on kills itself with the same signal (core \
+         dumps off), so that a shell sees 128+N and a script stops on Ctrl-C as it would without retry-on.",
+    ),
+];
+
+const SIGNALS: &[Block] = &[
+    Text(
+        "Each attempt runs in its own process group. When --timeout or --max-time runs out, \
+         retry-on sends --kill-signal to the whole group, then CONT, and KILL to the group \
+         --kill-after later if anything in it is still alive.",
+    ),
+    Item(
+        "SIGINT",
+        "Stops retrying at once, also during a wait. retry-on sends SIGINT to the running \
+         attempt's process group, waits for it (with the --kill-after escalation), then exits as \
+         if killed by SIGINT (130). A second SIGINT kills the group at once.",
+    ),
+    Item(
+        "SIGTERM, SIGHUP, SIGQUIT",
+        "Forwarded to the running attempt's process group; no further attempts. retry-on exits \
+         with the command's own status: 128+N if it died of the signal, or its exit code if it \
+         handled the signal and exited. During a wait, retry-on exits at once as if killed by the signal.",
+    ),
+];
+
+const FILES: &[Block] = &[
+    Text(
+        "The user's configuration file is the first of these that exists, unless --config names \
+         one or --no-config is given:",
+    ),
+    Item("1.", "$RETRY_ON_CONFIG"),
+    Item("2.", "$XDG_CONFIG_HOME/retry-on/config.toml"),
+    Item("3.", "~/.config/retry-on/config.toml"),
+    Text(
+        "It is TOML: an optional [defaults] table applies to every run, and a [profile.NAME] \
+         table is used with -P NAME. A key is the long flag's name with _ for -, and the \
+         repeatable pattern flags take lists (patterns, stdout_patterns, abort_on). A user \
+         profile with the name of a built-in one replaces it; --list-profiles lists them all.",
+    ),
+    Text(
+        "Each setting is taken from the first of these that sets it: the flags, the profile, \
+         [defaults], the environment (GITHUB_ACTIONS), the built-in defaults. Pattern lists add \
+         up instead. --explain shows every setting with where it came from.",
+    ),
+];
+
+const EXAMPLES: &[Block] = &[
+    Example(
+        "Retry an IAM call that another writer is racing (waits 1s, 2s, 4s, 8s):",
+        "retry-on -p ConcurrentModification -- aws iam update-user --user-name alice --new-path /ops/",
+    ),
+    Example(
+        "Show what the built-in aws profile sets, and the exact schedule, without running anything:",
+        "retry-on -P aws --seed 1 --explain",
+    ),
+    Example(
+        "Install the bash completion for the current user:",
+        "retry-on --generate complete-bash > ~/.local/share/bash-completion/completions/retry-on",
+    ),
+];
+
+/// Appends the sections to a page whose options clap_mangen has written.
+pub fn sections(roff: &mut Roff) {
+    let environment: Vec<Block> = ENVIRONMENT.iter().map(|(name, text)| Item(name, text)).collect();
+    let sections: [(&str, &[Block]); 5] = [
+        ("EXIT STATUS", EXIT_STATUS),
+        ("SIGNALS", SIGNALS),
+        ("FILES", FILES),
+        ("ENVIRONMENT", &environment),
+        ("EXAMPLES", EXAMPLES),
+    ];
+    for (title, blocks) in sections {
+        roff.control("SH", [title]);
+        for block in blocks {
+            render(roff, block);
+        }
+    }
+}
+
+fn render(roff: &mut Roff, block: &Block) {
+    match block {
+        Text(text) => {
+            roff.control("PP", []);
+            roff.text([roman(*text)]);
+        }
+        Item(tag, text) => {
+            roff.control("TP", []);
+            roff.text([bold(*tag)]);
+            roff.text([roman(*text)]);
+        }
+        Example(what, command) => {
+            roff.control("PP", []);
+            roff.text([roman(*what)]);
+            roff.control("RS", ["4"]);
+            roff.control("nf", []);
+            roff.text([bold(*command)]);
+            roff.control("fi", []);
+            roff.control("RE", []);
+        }
+    }
+}

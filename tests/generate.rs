@@ -1,0 +1,295 @@
+//! `--generate`: the man page renders cleanly, and the completion scripts,
+//! run by the real shells, complete flags, profiles and the command.
+//!
+//! A test that needs `man`, bash-completion, zsh or fish prints one
+//! `skipped: ...` line when it is missing and passes, unless
+//! RETRY_ON_REQUIRE_SHELL_TOOLS=1 (as in CI), which makes that a failure.
+
+mod common {
+    pub mod command;
+    pub mod finished;
+}
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::command::{BIN, tempdir};
+use common::finished::retry_on;
+use predicates::prelude::*;
+
+const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
+
+/// True when `tool` is there; otherwise says why the test is skipped (or
+/// fails, when tools are required).
+fn have(tool: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("RETRY_ON_REQUIRE_SHELL_TOOLS").as_deref() == Ok("1") {
+        panic!("RETRY_ON_REQUIRE_SHELL_TOOLS=1 but {tool} is missing; .ci/run installs it");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: a --generate test: {tool} is missing (RETRY_ON_REQUIRE_SHELL_TOOLS=1 makes this a failure)"
+    );
+    false
+}
+
+fn on_path(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn generated(kind: &str) -> String {
+    let output = retry_on().args(["--generate", kind]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// PATH with the binary under test first, so that scripts find `retry-on`.
+fn path_with_bin() -> String {
+    let dir = Path::new(BIN).parent().unwrap().display().to_string();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// Runs a bash script with no startup files, the binary on PATH.
+fn bash(script: &str) -> Output {
+    Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", script])
+        .env("PATH", path_with_bin())
+        .env("HOME", "/nonexistent-retry-on-test-home")
+        .env_remove("RETRY_ON_CONFIG")
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap()
+}
+
+/// The candidates bash's completion of `words` (the last one being
+/// completed) offers, calling the function that the script registered as
+/// bash itself would. `setup` runs first (e.g. to load bash-completion).
+fn complete_bash(setup: &str, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let script = format!(
+        r#"{setup}
+source <(retry-on --generate complete-bash)
+COMP_WORDS=({words})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE="${{COMP_WORDS[*]}}"
+COMP_POINT=${{#COMP_LINE}}
+function=$(complete -p retry-on | sed -E 's/.* -F ([^ ]+) .*/\1/')
+"$function" retry-on "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}" 2>/dev/null
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        words = quoted.join(" ")
+    );
+    let output = bash(&script);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The warnings `man` gives while rendering the page in `path`.
+fn man_warnings(path: &Path) -> String {
+    let output = Command::new("man")
+        .args(["--warnings=w", "-l"])
+        .arg(path)
+        .env("LC_ALL", "C.UTF-8")
+        .env("MANWIDTH", "80")
+        .env("MANPAGER", "cat")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(!output.stdout.is_empty());
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_man_page_renders_without_warnings_and_has_our_sections() {
+    if !have("man", on_path("man")) {
+        return;
+    }
+    let dir = tempdir();
+    let page = dir.path().join("retry-on.1");
+    let text = generated("man");
+    std::fs::write(&page, &text).unwrap();
+    assert_eq!(man_warnings(&page), "");
+    for section in ["EXIT STATUS", "SIGNALS", "FILES", "ENVIRONMENT", "EXAMPLES"] {
+        assert!(
+            text.contains(&format!(".SH \"{section}\"")) || text.contains(&format!(".SH {section}")),
+            "{section}"
+        );
+    }
+    for name in [
+        "RETRY_ON_ATTEMPT",
+        "RETRY_ON_ATTEMPTS",
+        "RETRY_ON_CONFIG",
+        "XDG_CONFIG_HOME",
+        "\\-\\-jitter",
+    ] {
+        assert!(text.contains(name), "{name}");
+    }
+    // The check can fail: a page with an unknown macro is warned about.
+    std::fs::write(&page, format!("{text}.notamacro\n")).unwrap();
+    assert_ne!(man_warnings(&page), "");
+}
+
+#[test]
+fn generate_runs_nothing() {
+    let dir = tempdir();
+    let marker = dir.path().join("ran");
+    retry_on()
+        .args(["--generate", "complete-fish", "touch"])
+        .arg(&marker)
+        .assert()
+        .success();
+    assert!(!marker.exists());
+}
+
+#[test]
+fn an_unknown_kind_is_a_usage_error_that_lists_the_kinds() {
+    retry_on()
+        .args(["--generate", "complete-tcsh"])
+        .assert()
+        .code(125)
+        .stderr(predicate::str::contains(
+            "man, complete-bash, complete-zsh, complete-fish, complete-powershell, complete-elvish",
+        ));
+}
+
+#[test]
+fn the_version_names_the_package_version() {
+    retry_on()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(concat!(
+            "retry-on ",
+            env!("CARGO_PKG_VERSION")
+        )));
+}
+
+#[test]
+fn built_in_a_git_checkout_the_version_names_the_revision() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let head = Command::new("git")
+        .args(["-C", root, "rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && Path::new(root).join(".git").exists());
+    let Some(head) = head else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: the version's git revision: not a git checkout"
+        );
+        return;
+    };
+    let revision = String::from_utf8(head.stdout).unwrap();
+    retry_on().arg("--version").assert().success().stdout(format!(
+        "retry-on {} ({})\n",
+        env!("CARGO_PKG_VERSION"),
+        revision.trim()
+    ));
+}
+
+#[test]
+fn bash_registers_a_completion() {
+    let output = bash("source <(retry-on --generate complete-bash); complete -p retry-on");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success() && stdout.contains(" -F ") && stdout.trim_end().ends_with(" retry-on"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bash_completes_a_flag() {
+    assert_eq!(complete_bash("", &["retry-on", "--jit"]), ["--jitter"]);
+    assert_eq!(complete_bash("", &["retry-on", "-b", "con"]), ["constant"]);
+}
+
+#[test]
+fn bash_completes_profile_names_built_in_and_from_the_user_s_file() {
+    let profiles = complete_bash("", &["retry-on", "-q", "-P", ""]);
+    assert!(
+        profiles.iter().any(|p| p == "aws") && profiles.iter().any(|p| p == "curl"),
+        "{profiles:?}"
+    );
+    let dir = tempdir();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "[profile.deploy]\npatterns = [\"503\"]\n").unwrap();
+    let file = file.to_str().unwrap();
+    let profiles = complete_bash("", &["retry-on", "-c", file, "--profile", "de"]);
+    assert_eq!(profiles, ["deploy"]);
+    let home = format!("HOME={}", dir.path().display());
+    let profiles = complete_bash(&home, &["retry-on", "--config", "=", "~/config.toml", "-P", "de"]);
+    assert_eq!(profiles, ["deploy"]);
+}
+
+#[test]
+fn bash_completes_the_command_after_the_options() {
+    for words in [
+        &["retry-on", "--", "ech"][..],
+        &["retry-on", "-d", "1s", "ech"],
+        &["retry-on", "ech"],
+    ] {
+        let got = complete_bash("", words);
+        assert!(got.iter().any(|c| c == "echo"), "{words:?}: {got:?}");
+    }
+    // A word after the command is the command's, even one that looks like ours.
+    assert!(!complete_bash("", &["retry-on", "-n", "2", "echo", "--jit"]).contains(&"--jitter".to_string()));
+}
+
+#[test]
+fn bash_hands_the_command_s_words_to_its_own_completion() {
+    if !have("bash-completion", Path::new(BASH_COMPLETION).exists()) {
+        return;
+    }
+    let setup = format!("source {BASH_COMPLETION}; complete -W 'alpha beta' fakecmd");
+    for words in [
+        &["retry-on", "-d", "1s", "fakecmd", "al"][..],
+        &["retry-on", "--", "fakecmd", "al"],
+    ] {
+        assert_eq!(complete_bash(&setup, words), ["alpha"], "{words:?}");
+    }
+}
+
+#[test]
+fn fish_completes_profiles_flags_and_the_command() {
+    if !have("fish", on_path("fish")) {
+        return;
+    }
+    let dir = tempdir();
+    let script = dir.path().join("retry-on.fish");
+    std::fs::write(&script, generated("complete-fish")).unwrap();
+    let complete = |line: &str| -> String {
+        let output = Command::new("fish")
+            .args(["--no-config", "-c"])
+            .arg(format!("source {}; complete -C '{line}'", script.display()))
+            .env("PATH", path_with_bin())
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(complete("retry-on -P ").lines().any(|l| l == "aws"));
+    assert!(complete("retry-on --jit").starts_with("--jitter"));
+    assert!(complete("retry-on -d 1s ech").lines().any(|l| l.starts_with("echo")));
+}
+
+#[test]
+fn zsh_accepts_the_script() {
+    if !have("zsh", on_path("zsh")) {
+        return;
+    }
+    let dir = tempdir();
+    let script = dir.path().join("_retry-on");
+    std::fs::write(&script, generated("complete-zsh")).unwrap();
+    let output = Command::new("zsh").arg("-n").arg(&script).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
