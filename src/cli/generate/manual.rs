@@ -21,11 +21,26 @@ use Block::{Example, Item, Text};
 const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "RETRY_ON_ATTEMPT",
-        "Set in the command's environment: the number of the attempt, from 1.",
+        "Set in the command's environment: the number of the attempt, from 1. A hook sees the \
+         attempt that just ended; 0 for --check-first.",
     ),
     (
         "RETRY_ON_ATTEMPTS",
         "Set in the command's environment: the limit of attempts; 0 means none.",
+    ),
+    (
+        "RETRY_ON_EXIT_CODE",
+        "Set for the hooks (--check, --on-retry, --on-giveup): the code of the attempt that \
+         just ended, or 128+N for signal N.",
+    ),
+    (
+        "RETRY_ON_MATCHED",
+        "Set for the hooks: the text that matched, as in the matched \"…\" message; empty if none.",
+    ),
+    (
+        "RETRY_ON_REASON",
+        "Set for --on-giveup: why retry-on gave up: attempts, deadline, no-condition, abort, \
+         on-retry-failed, cannot-run, output-closed or stdin-lost.",
     ),
     (
         "RETRY_ON_CONFIG",
