@@ -35,7 +35,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "RETRY_ON_MATCHED",
-        "Set for the hooks: the text that matched, as in the matched \"…\" message; empty if none.",
+        "Set for the hooks: the text that matched, as in the matched \"TEXT\" message; empty if none.",
     ),
     (
         "RETRY_ON_REASON",
