@@ -258,24 +258,6 @@ impl Reporter {
         }
     }
 
-    pub fn interrupted_during_hook(&self, kind: HookKind, attempt: u32, signal: Signal) {
-        match self.format {
-            LogFormat::Json => self.event(
-                "give_up",
-                attempt,
-                json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
-            ),
-            LogFormat::Text | LogFormat::Github => self.line(
-                Meaning::Failed,
-                &format!(
-                    "interrupted by {} during {}; not retrying",
-                    signal.as_str(),
-                    kind.flag()
-                ),
-            ),
-        }
-    }
-
     pub fn deadline_during_hook(&self, kind: HookKind, attempt: u32, exit: Exit) {
         match self.format {
             LogFormat::Json => self.event(
@@ -332,37 +314,18 @@ impl Reporter {
         }
     }
 
-    pub fn interrupted_while_waiting(&self, attempt: u32, signal: Signal) {
+    /// A signal ended the run outside an attempt; `when` says where, and
+    /// what was then not done: "while waiting to retry; not retrying".
+    pub fn interrupted(&self, attempt: u32, signal: Signal, when: &str) {
         match self.format {
             LogFormat::Json => self.event(
                 "give_up",
                 attempt,
                 json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
             ),
-            LogFormat::Text | LogFormat::Github => self.line(
-                Meaning::Failed,
-                &format!(
-                    "interrupted by {} while waiting to retry; not retrying",
-                    signal.as_str()
-                ),
-            ),
-        }
-    }
-
-    pub fn interrupted_while_waiting_for_lock(&self, attempt: u32, signal: Signal) {
-        match self.format {
-            LogFormat::Json => self.event(
-                "give_up",
-                attempt,
-                json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
-            ),
-            LogFormat::Text | LogFormat::Github => self.line(
-                Meaning::Failed,
-                &format!(
-                    "interrupted by {} while waiting for the lock; not running the command",
-                    signal.as_str()
-                ),
-            ),
+            LogFormat::Text | LogFormat::Github => {
+                self.line(Meaning::Failed, &format!("interrupted by {} {when}", signal.as_str()))
+            }
         }
     }
 

@@ -206,7 +206,8 @@ impl Run<'_> {
             .hook_ended(kind, number, end.ending, end.stopped, end.took);
         Ok(match (end.interrupted, end.stopped) {
             (Some(signal), _) => {
-                self.reporter.interrupted_during_hook(kind, number, signal);
+                self.reporter
+                    .interrupted(number, signal, &format!("during {}; not retrying", kind.flag()));
                 Verdict::Over(Exit::Signal(signal))
             }
             (None, Some(Stop::Deadline)) => {

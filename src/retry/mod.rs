@@ -116,7 +116,7 @@ impl Run<'_> {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 signal = signals.recv() => {
-                    self.reporter.interrupted_while_waiting(number, signal);
+                    self.reporter.interrupted(number, signal, "while waiting to retry; not retrying");
                     // The attempt that ran last is the final one: its stdout is the output.
                     return Ok(self.write_held(held.as_ref()).unwrap_or(Exit::Signal(signal)));
                 }
@@ -252,7 +252,7 @@ impl Run<'_> {
                 Err(timed_out(lock_timeout.unwrap_or_default()))
             }
             signal = signals.recv() => {
-                self.reporter.interrupted_while_waiting_for_lock(number, signal);
+                self.reporter.interrupted(number, signal, "while waiting for the lock; not running the command");
                 Ok(Err(Exit::Signal(signal)))
             }
         }
