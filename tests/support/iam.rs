@@ -1260,7 +1260,7 @@ fn modify(
             }
             let key = AccessKey {
                 id: key_chars("AKIA", 16, n),
-                secret: key_chars("", 40, n ^ 0x5eC2e7),
+                secret: key_chars("", 40, n ^ 0x5ec2e7),
                 status: "Active".to_string(),
                 create_date: format!("2024-01-01T00:{:02}:{:02}Z", (n / 60) % 60, n % 60),
             };
