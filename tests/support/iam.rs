@@ -5,9 +5,19 @@
 //! keep-alive, Content-Length and chunked bodies, `Expect: 100-continue`).
 //!
 //! Supported actions: GetUser, UpdateUser, PutUserPolicy, GetUserPolicy,
-//! DeleteUserPolicy, ListUserPolicies, TagUser, UntagUser, ListUserTags.
+//! DeleteUserPolicy, ListUserPolicies, TagUser, UntagUser, ListUserTags,
+//! CreateAccessKey, DeleteAccessKey, ListAccessKeys.
 //! Modifying actions (UpdateUser, PutUserPolicy, DeleteUserPolicy, TagUser,
-//! UntagUser) are subject to the configured [`Conflict`] mode.
+//! UntagUser, CreateAccessKey, DeleteAccessKey) are subject to the configured
+//! [`Conflict`] mode, and to [`Config::lose`]: a write that is applied but
+//! whose response never reaches the client (see [`Lost`]).
+//!
+//! As in IAM, a user has at most [`MAX_ACCESS_KEYS`] access keys: one more
+//! CreateAccessKey answers 409 LimitExceeded.
+//!
+//! A test can act as another client of the same account, synchronously,
+//! from inside the endpoint: [`Server::on_call`] runs a closure after each
+//! call has been decided and before its response is written.
 //!
 //! Control routes (not IAM): `GET /_counts` (plain text), `GET /_counts.json`
 //! (or `/_counts?format=json`), `POST /_reset`.
@@ -26,6 +36,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 pub const ACCOUNT_ID: &str = "123456789012";
+pub const MAX_ACCESS_KEYS: usize = 2;
+pub const LIMIT_MESSAGE: &str = "Cannot exceed quota for AccessKeysPerUser: 2";
+pub const INTERNAL_FAILURE_MESSAGE: &str = "We encountered an internal error. Please try again.";
 pub const CONFLICT_MESSAGE: &str = "The request was rejected because multiple requests to change this object were submitted simultaneously. Wait a few minutes and submit your request again.";
 
 /// How modifying calls conflict. Applies per user (entity).
@@ -42,6 +55,26 @@ pub enum Conflict {
     Hold(Duration),
 }
 
+/// How the response to a write that has been applied is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// The connection is closed without a byte of response (botocore:
+    /// "Connection was closed before we received a valid response from
+    /// endpoint URL").
+    Close,
+    /// 500 InternalFailure (Type Receiver), as IAM answers when it fails
+    /// after the change is stored.
+    InternalFailure,
+}
+
+/// The first `first_n` successful writes on each user are applied (stored,
+/// counted as [`Outcome::Lost`]) and then their response is lost `how`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lose {
+    pub how: Lost,
+    pub first_n: u32,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Known users; each starts with path `/`, no policies, no tags.
@@ -51,6 +84,8 @@ pub struct Config {
     pub deny_users: Vec<String>,
     /// Every call of one of these actions answers 403 AccessDenied.
     pub deny_actions: Vec<String>,
+    /// Applied writes whose response is lost; `None`: every response arrives.
+    pub lose: Option<Lose>,
 }
 
 impl Default for Config {
@@ -60,6 +95,7 @@ impl Default for Config {
             conflict: Conflict::None,
             deny_users: Vec::new(),
             deny_actions: Vec::new(),
+            lose: None,
         }
     }
 }
@@ -89,6 +125,12 @@ impl Config {
         self.deny_actions.push(action.to_string());
         self
     }
+    /// The first `n` successful writes on each user are applied and their
+    /// response is lost `how`.
+    pub fn lose_first(mut self, n: u32, how: Lost) -> Self {
+        self.lose = Some(Lose { how, first_n: n });
+        self
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -102,15 +144,22 @@ pub enum Outcome {
     Denied,
     /// 400 (unknown action, missing parameter) or 409 EntityAlreadyExists
     Invalid,
+    /// 409 LimitExceeded (e.g. a third access key)
+    Limit,
+    /// The write was applied, but its response was lost (connection closed,
+    /// or 500 InternalFailure): see [`Lose`].
+    Lost,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Ok,
         Outcome::Conflict,
         Outcome::NotFound,
         Outcome::Denied,
         Outcome::Invalid,
+        Outcome::Limit,
+        Outcome::Lost,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,6 +168,8 @@ impl Outcome {
             Outcome::NotFound => "not-found",
             Outcome::Denied => "denied",
             Outcome::Invalid => "invalid",
+            Outcome::Limit => "limit",
+            Outcome::Lost => "lost",
         }
     }
 }
@@ -179,13 +230,26 @@ impl Call {
     }
 }
 
+/// One access key of a user, as ListAccessKeys shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+    /// `Active` (the only status this endpoint gives).
+    pub status: String,
+    pub create_date: String,
+}
+
 #[derive(Clone, Debug, Default)]
 struct User {
     path: String,
     policies: BTreeMap<String, String>,
     tags: Vec<(String, String)>,
+    access_keys: Vec<AccessKey>,
     /// Modifying calls seen (for Conflict::FirstN).
     modifying_calls: u64,
+    /// Successful writes whose response was lost (for Config::lose).
+    lost_responses: u64,
     /// Held by an in-flight modifying call (for Conflict::Hold).
     busy: bool,
 }
@@ -204,7 +268,41 @@ struct State {
     users: BTreeMap<String, User>,
     counts: Counts,
     log: Vec<Call>,
+    /// Access keys created so far (for their ids), over all users.
+    keys_created: u64,
 }
+
+/// The endpoint's state as a [`Server::on_call`] closure sees it: the test,
+/// as another client of the account, changes it here.
+pub struct Store<'a> {
+    st: &'a mut State,
+}
+
+impl Store<'_> {
+    pub fn user_path(&self, user: &str) -> Option<String> {
+        self.st.users.get(user).map(|u| u.path.clone())
+    }
+    /// What another writer's UpdateUser --new-path would store. False if
+    /// there is no such user.
+    pub fn set_user_path(&mut self, user: &str, path: &str) -> bool {
+        match self.st.users.get_mut(user) {
+            Some(u) => {
+                u.path = path.to_string();
+                true
+            }
+            None => false,
+        }
+    }
+    /// Ids of `user`'s access keys, oldest first.
+    pub fn access_key_ids(&self, user: &str) -> Option<Vec<String>> {
+        self.st
+            .users
+            .get(user)
+            .map(|u| u.access_keys.iter().map(|k| k.id.clone()).collect())
+    }
+}
+
+type CallHook = Box<dyn FnMut(&Call, &mut Store<'_>) + Send>;
 
 struct Shared {
     config: Config,
@@ -213,6 +311,7 @@ struct Shared {
     next_id: AtomicU64,
     seed: u64,
     conns: Mutex<HashMap<u64, TcpStream>>,
+    hook: Mutex<Option<CallHook>>,
 }
 
 impl Shared {
@@ -271,6 +370,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             seed,
             conns: Mutex::new(HashMap::new()),
+            hook: Mutex::new(None),
         });
         shared.reset();
         let sh = Arc::clone(&shared);
@@ -330,6 +430,29 @@ impl Server {
 
     pub fn user_tags(&self, user: &str) -> Option<Vec<(String, String)>> {
         self.shared.lock().users.get(user).map(|u| u.tags.clone())
+    }
+
+    /// Sets `user`'s path directly, as another writer would have; false if
+    /// there is no such user. Not counted as a call.
+    pub fn set_user_path(&self, user: &str, path: &str) -> bool {
+        Store {
+            st: &mut self.shared.lock(),
+        }
+        .set_user_path(user, path)
+    }
+
+    /// `user`'s access keys, oldest first; `None` if unknown.
+    pub fn access_keys(&self, user: &str) -> Option<Vec<AccessKey>> {
+        self.shared.lock().users.get(user).map(|u| u.access_keys.clone())
+    }
+
+    /// Runs `f` after every IAM call has been decided, counted and logged,
+    /// and before its response is written: whatever `f` changes in the
+    /// store has happened before the client learns the call's outcome. `f`
+    /// runs with the endpoint's state locked (calls are serialised); it
+    /// replaces any earlier closure.
+    pub fn on_call(&self, f: impl FnMut(&Call, &mut Store<'_>) + Send + 'static) {
+        *self.shared.hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
     }
 
     /// Forget all counts and calls and restore the initial users.
@@ -400,6 +523,8 @@ struct Response {
     content_type: &'static str,
     body: String,
     request_id: Option<String>,
+    /// Close the connection instead of answering (a lost response).
+    close: bool,
 }
 
 const MAX_LINE: usize = 64 * 1024;
@@ -419,6 +544,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                     content_type: "text/plain",
                     body: format!("bad request: {e}\n"),
                     request_id: None,
+                    close: false,
                 };
                 write_response(&mut writer, &resp, false)?;
                 return Ok(());
@@ -426,6 +552,11 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         let resp = route(shared, &req);
+        if resp.close {
+            // The write is stored; the client gets no byte of an answer.
+            let _ = writer.shutdown(Shutdown::Both);
+            return Ok(());
+        }
         write_response(&mut writer, &resp, req.keep_alive)?;
         if !req.keep_alive {
             let _ = writer.shutdown(Shutdown::Write);
@@ -539,6 +670,7 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
+        500 => "Internal Server Error",
         _ => "Unknown",
     }
 }
@@ -586,6 +718,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
                     content_type: "application/json",
                     body: counts_json(&st),
                     request_id: None,
+                    close: false,
                 }
             } else {
                 Response {
@@ -593,6 +726,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
                     content_type: "text/plain",
                     body: counts_text(&st),
                     request_id: None,
+                    close: false,
                 }
             }
         }
@@ -603,6 +737,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
                 content_type: "text/plain",
                 body: "reset\n".into(),
                 request_id: None,
+                close: false,
             }
         }
         _ if req.method.eq_ignore_ascii_case("POST") => {
@@ -616,6 +751,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
             content_type: "text/plain",
             body: "use POST for IAM actions, GET /_counts for counts\n".into(),
             request_id: None,
+            close: false,
         },
     }
 }
@@ -772,13 +908,21 @@ pub fn xml_escape(s: &str) -> String {
 
 // ---------------------------------------------------------------- IAM
 
-const READ_ACTIONS: &[&str] = &["GetUser", "GetUserPolicy", "ListUserPolicies", "ListUserTags"];
+const READ_ACTIONS: &[&str] = &[
+    "GetUser",
+    "GetUserPolicy",
+    "ListUserPolicies",
+    "ListUserTags",
+    "ListAccessKeys",
+];
 const MODIFY_ACTIONS: &[&str] = &[
     "UpdateUser",
     "PutUserPolicy",
     "DeleteUserPolicy",
     "TagUser",
     "UntagUser",
+    "CreateAccessKey",
+    "DeleteAccessKey",
 ];
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -824,6 +968,7 @@ fn error_response(shared: &Shared, status: u16, typ: &str, code: &str, msg: &str
             xml_escape(msg)
         ),
         request_id: Some(id),
+        close: false,
     }
 }
 
@@ -839,6 +984,7 @@ fn ok_response(shared: &Shared, action: &str, result: Option<String>) -> Respons
             "<{action}Response xmlns=\"{XMLNS}\">\n{result}  <ResponseMetadata>\n    <RequestId>{id}</RequestId>\n  </ResponseMetadata>\n</{action}Response>\n"
         ),
         request_id: Some(id),
+        close: false,
     }
 }
 
@@ -885,9 +1031,31 @@ fn iam(shared: &Shared, params: Vec<(String, String)>) -> Response {
     let user = param(&params, "UserName").map(str::to_string);
     let counted_user = user.clone().unwrap_or_else(|| "-".to_string());
 
-    let (outcome, resp) = decide(shared, &action, user.as_deref(), &params);
+    let (mut outcome, mut resp) = decide(shared, &action, user.as_deref(), &params);
 
     let mut st = shared.lock();
+    // A write that was applied may still lose its response.
+    if outcome == Outcome::Ok
+        && MODIFY_ACTIONS.contains(&action.as_str())
+        && let Some(lose) = shared.config.lose
+        && let Some(u) = user.as_deref().and_then(|n| st.users.get_mut(n))
+        && u.lost_responses < lose.first_n as u64
+    {
+        u.lost_responses += 1;
+        outcome = Outcome::Lost;
+        resp = match lose.how {
+            Lost::Close => Response {
+                status: 0,
+                content_type: "text/plain",
+                body: String::new(),
+                request_id: None,
+                close: true,
+            },
+            Lost::InternalFailure => {
+                error_response(shared, 500, "Receiver", "InternalFailure", INTERNAL_FAILURE_MESSAGE)
+            }
+        };
+    }
     *st.counts
         .by_key
         .entry((counted_user.clone(), action.clone(), outcome))
@@ -898,6 +1066,11 @@ fn iam(shared: &Shared, params: Vec<(String, String)>) -> Response {
         outcome,
         params,
     });
+    let mut hook = shared.hook.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(f) = hook.as_mut() {
+        let call = st.log.last().cloned().expect("just logged");
+        f(&call, &mut Store { st: &mut st });
+    }
     resp
 }
 
@@ -982,14 +1155,20 @@ fn decide(shared: &Shared, action: &str, user: Option<&str>, params: &[(String, 
     let result = modify(&mut st, action, user, params);
     drop(st);
     match result {
-        Ok(()) => (Outcome::Ok, ok_response(shared, action, None)),
+        Ok(body) => (Outcome::Ok, ok_response(shared, action, body)),
         Err((outcome, status, code, msg)) => (outcome, error_response(shared, status, "Sender", code, &msg)),
     }
 }
 
 type ModifyError = (Outcome, u16, &'static str, String);
 
-fn modify(st: &mut State, action: &str, user: &str, params: &[(String, String)]) -> Result<(), ModifyError> {
+/// Applies a write; `Ok(Some(xml))` is the body of its `<{action}Result>`.
+fn modify(
+    st: &mut State,
+    action: &str,
+    user: &str,
+    params: &[(String, String)],
+) -> Result<Option<String>, ModifyError> {
     let missing = |name: &str| {
         (
             Outcome::Invalid,
@@ -1073,9 +1252,63 @@ fn modify(st: &mut State, action: &str, user: &str, params: &[(String, String)])
             let u = st.users.get_mut(user).ok_or_else(not_found)?;
             u.tags.retain(|(k, _)| !keys.iter().any(|(_, d)| d == k));
         }
+        "CreateAccessKey" => {
+            let n = st.keys_created;
+            let u = st.users.get_mut(user).ok_or_else(not_found)?;
+            if u.access_keys.len() >= MAX_ACCESS_KEYS {
+                return Err((Outcome::Limit, 409, "LimitExceeded", LIMIT_MESSAGE.to_string()));
+            }
+            let key = AccessKey {
+                id: key_chars("AKIA", 16, n),
+                secret: key_chars("", 40, n ^ 0x5ec2e7),
+                status: "Active".to_string(),
+                create_date: format!("2024-01-01T00:{:02}:{:02}Z", (n / 60) % 60, n % 60),
+            };
+            u.access_keys.push(key.clone());
+            st.keys_created += 1;
+            return Ok(Some(format!(
+                "    <AccessKey>\n      <UserName>{}</UserName>\n      <AccessKeyId>{}</AccessKeyId>\n      <Status>{}</Status>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <CreateDate>{}</CreateDate>\n    </AccessKey>\n",
+                xml_escape(user),
+                key.id,
+                key.status,
+                key.secret,
+                key.create_date
+            )));
+        }
+        "DeleteAccessKey" => {
+            let id = param(params, "AccessKeyId").ok_or_else(|| missing("AccessKeyId"))?;
+            let u = st.users.get_mut(user).ok_or_else(not_found)?;
+            let before = u.access_keys.len();
+            u.access_keys.retain(|k| k.id != id);
+            if u.access_keys.len() == before {
+                return Err((
+                    Outcome::NotFound,
+                    404,
+                    "NoSuchEntity",
+                    format!("The Access Key with id {id} cannot be found."),
+                ));
+            }
+        }
         _ => unreachable!("not a modifying action: {action}"),
     }
-    Ok(())
+    Ok(None)
+}
+
+/// `prefix` + `len` characters of [A-Z2-7] (secrets: [A-Za-z0-9/+]) from `n`.
+fn key_chars(prefix: &str, len: usize, n: u64) -> String {
+    let alphabet: &[u8] = if prefix.is_empty() {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    };
+    let mut h: u64 = 0xcbf29ce484222325 ^ n.wrapping_mul(0x9e3779b97f4a7c15);
+    let mut out = String::from(prefix);
+    for i in 0..len {
+        h ^= i as u64;
+        h = h.wrapping_mul(0x100000001b3).rotate_left(17) ^ n;
+        out.push(alphabet[(h >> 7) as usize % alphabet.len()] as char);
+    }
+    out
 }
 
 fn lower_first(s: &str) -> String {
@@ -1137,6 +1370,24 @@ fn read_action(
                 );
             }
             s.push_str("    </Tags>\n");
+            s
+        }
+        "ListAccessKeys" => {
+            let mut s = format!(
+                "    <UserName>{}</UserName>\n    <AccessKeyMetadata>\n",
+                xml_escape(user)
+            );
+            for k in &u.access_keys {
+                let _ = writeln!(
+                    s,
+                    "      <member>\n        <UserName>{}</UserName>\n        <AccessKeyId>{}</AccessKeyId>\n        <Status>{}</Status>\n        <CreateDate>{}</CreateDate>\n      </member>",
+                    xml_escape(user),
+                    k.id,
+                    k.status,
+                    k.create_date
+                );
+            }
+            s.push_str("    </AccessKeyMetadata>\n    <IsTruncated>false</IsTruncated>\n");
             s
         }
         _ => unreachable!("not a read action: {action}"),

@@ -11,6 +11,10 @@
 //!   --users A,B         IAM_ENDPOINT_USERS      known users (default alice,u); --user NAME repeats
 //!   --deny-users A,B    IAM_ENDPOINT_DENY_USERS    answer AccessDenied for these users
 //!   --deny-actions X,Y  IAM_ENDPOINT_DENY_ACTIONS  answer AccessDenied for these actions
+//!   --lose-first N      IAM_ENDPOINT_LOSE_FIRST    the first N successful writes per user are
+//!                                               applied, then their response is lost (default 0)
+//!   --lose-how H        IAM_ENDPOINT_LOSE_HOW      close (the connection) | internal-failure (500)
+//!                                               (default close)
 //!
 //! HTTP: POST / (IAM Query), GET /_counts (text), GET /_counts.json, POST /_reset.
 
@@ -21,7 +25,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage: iam-endpoint [--port N] [--mode none|first-n|hold] [--first-n N] [--hold-ms MS] [--users A,B] [--user NAME]... [--deny-users A,B] [--deny-actions X,Y]";
+const USAGE: &str = "usage: iam-endpoint [--port N] [--mode none|first-n|hold] [--first-n N] [--hold-ms MS] [--users A,B] [--user NAME]... [--deny-users A,B] [--deny-actions X,Y] [--lose-first N] [--lose-how close|internal-failure]";
 
 struct Opts {
     port: u16,
@@ -31,6 +35,8 @@ struct Opts {
     users: Option<Vec<String>>,
     deny_users: Vec<String>,
     deny_actions: Vec<String>,
+    lose_first: u32,
+    lose_how: String,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -65,6 +71,11 @@ fn parse() -> Result<Opts, String> {
         users: env("IAM_ENDPOINT_USERS").map(|v| list(&v)),
         deny_users: env("IAM_ENDPOINT_DENY_USERS").map(|v| list(&v)).unwrap_or_default(),
         deny_actions: env("IAM_ENDPOINT_DENY_ACTIONS").map(|v| list(&v)).unwrap_or_default(),
+        lose_first: env("IAM_ENDPOINT_LOSE_FIRST")
+            .map(|v| num("IAM_ENDPOINT_LOSE_FIRST", &v))
+            .transpose()?
+            .unwrap_or(0),
+        lose_how: env("IAM_ENDPOINT_LOSE_HOW").unwrap_or_else(|| "close".into()),
     };
     let mut cli_users: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
@@ -92,6 +103,8 @@ fn parse() -> Result<Opts, String> {
             "--user" => cli_users.get_or_insert_with(Vec::new).push(value()?),
             "--deny-users" | "--deny-user" => o.deny_users.extend(list(&value()?)),
             "--deny-actions" | "--deny-action" => o.deny_actions.extend(list(&value()?)),
+            "--lose-first" => o.lose_first = num(&flag, &value()?)?,
+            "--lose-how" => o.lose_how = value()?,
             _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
         }
     }
@@ -117,11 +130,21 @@ fn config(o: &Opts) -> Result<iam::Config, String> {
         "hold" => iam::Conflict::Hold(Duration::from_millis(o.hold_ms.unwrap_or(200))),
         m => return Err(format!("--mode: expected none, first-n or hold, got {m:?}")),
     };
+    let how = match o.lose_how.as_str() {
+        "close" => iam::Lost::Close,
+        "internal-failure" | "500" => iam::Lost::InternalFailure,
+        h => return Err(format!("--lose-how: expected close or internal-failure, got {h:?}")),
+    };
+    let lose = (o.lose_first > 0).then_some(iam::Lose {
+        how,
+        first_n: o.lose_first,
+    });
     Ok(iam::Config {
         users: o.users.clone().unwrap_or_else(|| vec!["alice".into(), "u".into()]),
         conflict,
         deny_users: o.deny_users.clone(),
         deny_actions: o.deny_actions.clone(),
+        lose,
     })
 }
 
@@ -135,11 +158,12 @@ fn main() -> ExitCode {
     };
     let (port, cfg) = cfg;
     let summary = format!(
-        "users={} conflict={:?} deny_users={:?} deny_actions={:?}",
+        "users={} conflict={:?} deny_users={:?} deny_actions={:?} lose={:?}",
         cfg.users.join(","),
         cfg.conflict,
         cfg.deny_users,
-        cfg.deny_actions
+        cfg.deny_actions,
+        cfg.lose
     );
     let srv = match iam::Server::bind(cfg, port) {
         Ok(s) => s,
