@@ -26,8 +26,11 @@ pub enum Error {
     NotFound { command: String },
     #[error("cannot use lock file {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
-    #[error("could not take the lock on {} within {}", path.display(), show_duration(*waited))]
-    LockTimeout { path: PathBuf, waited: Duration },
+    #[error("could not take the lock on {lock} within {}", show_duration(*waited))]
+    LockTimeout { lock: String, waited: Duration },
+    /// A lock service (DynamoDB) refused or failed: its own message.
+    #[error("lock {lock}: {message}")]
+    LockService { lock: String, message: String },
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
@@ -42,6 +45,7 @@ impl Error {
             | Error::Config(_)
             | Error::Lock { .. }
             | Error::LockTimeout { .. }
+            | Error::LockService { .. }
             | Error::Io { .. } => exit::OWN_FAILURE,
         }
     }

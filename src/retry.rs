@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::clock::earliest;
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
-use crate::lock::{Lock, LockGuard};
+use crate::lock::{Lock, LockGuard, Taken};
 use crate::pattern::Patterns;
 use crate::policy::{self, Rules, Stop, Verdict};
 use crate::report::Reporter;
@@ -14,7 +14,7 @@ use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::spool::SpillBuffer;
 use crate::stdin::Stdin;
-use crate::supervise::{Attempt, run_attempt};
+use crate::supervise::{Attempt, Ended, run_attempt};
 use crate::terminal::Terminal;
 
 /// What stays the same across the attempts of a run.
@@ -96,8 +96,7 @@ impl Run<'_> {
         };
         self.reporter.attempt_started(number, &settings.command);
         let began = Instant::now();
-        let ended = run_attempt(&attempt, signals).await?;
-        drop(guard);
+        let ended = self.run_holding(&attempt, signals, guard).await?;
 
         let remaining = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let verdict = policy::decide(&self.rules, &ended.outcome, number, delay, remaining);
@@ -123,6 +122,37 @@ impl Run<'_> {
         )
     }
 
+    /// Runs the attempt while holding `guard`, if any: says at once if the
+    /// lock is lost meanwhile (the attempt still runs to its end), and
+    /// releases it after.
+    async fn run_holding(
+        &self,
+        attempt: &Attempt<'_>,
+        signals: &mut Signals,
+        guard: Option<LockGuard<'_>>,
+    ) -> Result<Ended, Error> {
+        let (Some(lock), Some(mut guard)) = (self.lock, guard) else {
+            return run_attempt(attempt, signals).await;
+        };
+        let running = run_attempt(attempt, signals);
+        tokio::pin!(running);
+        let mut lost = false;
+        let ended = tokio::select! {
+            ended = &mut running => ended,
+            () = guard.lost() => {
+                lost = true;
+                self.reporter.lock_lost(attempt.number, &lock.name());
+                running.await
+            }
+        };
+        match guard.release().await {
+            true => self.reporter.lock_released(attempt.number, &lock.name()),
+            false if !lost => self.reporter.lock_lost(attempt.number, &lock.name()),
+            false => {}
+        }
+        ended
+    }
+
     /// Takes the lock, waiting at most `--lock-timeout` and never past the
     /// deadline. `Ok(Err(exit))` means the run is over, with that exit.
     async fn take_lock<'l>(
@@ -131,21 +161,29 @@ impl Run<'_> {
         number: u32,
         signals: &mut Signals,
     ) -> Result<Result<LockGuard<'l>, Exit>, Error> {
-        if let Some(guard) = lock.try_take()? {
-            return Ok(Ok(guard));
-        }
-        self.reporter.waiting_for_lock(number, lock.path());
         let began = Instant::now();
+        let holder = match lock.try_take().await? {
+            Taken::Got(guard) => {
+                self.reporter.lock_taken(number, &lock.name(), began.elapsed());
+                return Ok(Ok(guard));
+            }
+            Taken::Busy(holder) => holder,
+        };
+        self.reporter.waiting_for_lock(number, &lock.name(), holder.as_deref());
         let timeout = self.settings.process.lock_timeout.map(|t| (began + t, false));
         let give_up = earliest(timeout, self.deadline.map(|d| (d, true)));
         tokio::select! {
-            guard = lock.take() => Ok(Ok(guard?)),
+            guard = lock.take() => {
+                let guard = guard?;
+                self.reporter.lock_taken(number, &lock.name(), began.elapsed());
+                Ok(Ok(guard))
+            }
             _ = crate::clock::alarm(give_up.map(|(at, _)| at)) => {
                 if give_up.is_some_and(|(_, deadline)| deadline) {
-                    self.reporter.deadline_while_waiting_for_lock(number, lock.path());
+                    self.reporter.deadline_while_waiting_for_lock(number, &lock.name());
                     return Ok(Err(Exit::Code(TIMED_OUT)));
                 }
-                Err(Error::LockTimeout { path: lock.path().to_path_buf(), waited: began.elapsed() })
+                Err(Error::LockTimeout { lock: lock.name(), waited: began.elapsed() })
             }
             signal = signals.recv() => {
                 self.reporter.interrupted_while_waiting_for_lock(number, signal);
