@@ -353,3 +353,49 @@ fn explain_shows_the_lock_url_and_the_lease() {
     assert_eq!(row("lock_lease"), "lock_lease 45s (defaults)");
     assert_eq!(row("lock_create_table"), "lock_create_table true (flag)");
 }
+
+/// `--lock-timeout` bounds the wait for a lease (125), and Ctrl-C while
+/// waiting gives 130; neither runs the command.
+#[test]
+fn lock_timeout_and_ctrl_c_while_waiting_for_a_lease() {
+    let Some(moto) = Moto::start() else { return };
+    let url = moto.url();
+    let mut a = start_with(
+        command(
+            &url,
+            &[
+                "-n",
+                "1",
+                "--lock",
+                LOCK,
+                "--lock-create-table",
+                "--",
+                "sh",
+                "-c",
+                "echo A holds; read x; true",
+            ],
+        ),
+        Stdio::piped(),
+    );
+    a.stdout.wait_for(|l| l == "A holds", BOUND);
+
+    let (code, stdout, stderr) = output(command(
+        &url,
+        &["--lock", LOCK, "--lock-timeout", "1s", "--", "echo", "ran"],
+    ));
+    assert_eq!(code, 125, "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(&format!("could not take the lock on {LOCK} within")),
+        "{stderr}"
+    );
+
+    let mut c = start(command(&url, &["--lock", LOCK, "--", "echo", "ran"]));
+    c.stderr.wait_for(|l| l.contains("waiting for the lock"), BOUND);
+    c.signal(Signal::SIGINT);
+    assert_eq!(shell_code(c.wait(BOUND)), 130);
+    assert!(c.stdout.all(BOUND).is_empty());
+
+    drop(a.child.stdin.take());
+    assert_eq!(shell_code(a.wait(BOUND)), 0);
+}
