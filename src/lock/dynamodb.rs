@@ -60,7 +60,8 @@ impl Lease {
         let name = format!("dynamodb://{table}/{key}");
         if options.lease < Duration::from_millis(300) {
             return Err(Error::Usage(format!(
-                "--lock-lease {}: a lease must last at least 300ms",
+                "lock lease {} (--lock-lease, or lock_lease in a config file) is too short: \
+                 a lease must last at least 300ms",
                 crate::parse::show_duration(options.lease)
             )));
         }
