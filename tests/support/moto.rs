@@ -1,6 +1,8 @@
 //! A local DynamoDB: moto's server (`moto_server`, from PyPI `moto[server]`;
 //! `.ci/install-moto` installs it), started on 127.0.0.1 at a free port for
-//! one test and killed when dropped.
+//! one test and killed when dropped. It is started through
+//! `moto_atomic.py`, which has it answer one request at a time, so that a
+//! conditional write is atomic as in DynamoDB (see there).
 //!
 //! Without `moto_server` on PATH, [`Moto::start`] prints one `skipped: ...`
 //! line and returns `None`, unless RETRY_ON_REQUIRE_MOTO=1, when it panics.
@@ -25,12 +27,11 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn moto_on_path() -> bool {
+/// The directory on PATH with `moto_server` (and its venv's `python`).
+fn moto_dir() -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|dir| {
         std::fs::metadata(dir.join("moto_server"))
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
             .unwrap_or(false)
@@ -54,7 +55,7 @@ pub fn aws_env(cmd: &mut Command, endpoint: &str) {
 impl Moto {
     /// Starts moto and waits until it answers HTTP (polling, no fixed sleep).
     pub fn start() -> Option<Moto> {
-        if !moto_on_path() {
+        let Some(dir) = moto_dir() else {
             if std::env::var("RETRY_ON_REQUIRE_MOTO").as_deref() == Ok("1") {
                 panic!(
                     "RETRY_ON_REQUIRE_MOTO=1 but moto's server ('moto_server') is not on PATH; \
@@ -70,13 +71,15 @@ impl Moto {
                 );
             });
             return None;
-        }
+        };
+        let python = dir.join("python");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_atomic.py");
         // The port is free when chosen; another process may take it before
         // moto binds it, so a moto that exits at once is started again.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new("moto_server")
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            let child = Command::new(&python)
+                .args([script, "-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
