@@ -6,6 +6,7 @@
 
 #[path = "support/iam.rs"]
 mod iam;
+#[cfg(feature = "dynamodb")]
 #[path = "support/moto.rs"]
 mod moto;
 
@@ -465,6 +466,7 @@ fn lock_serialises_concurrent_writers() {
 /// with its own `--lock dynamodb://locks/iam-user-alice` (moto's server as
 /// DynamoDB, at AWS_ENDPOINT_URL_DYNAMODB so that `aws iam` is not sent
 /// there): no conflicts at all.
+#[cfg(feature = "dynamodb")]
 #[test]
 fn dynamodb_lock_serialises_concurrent_writers() {
     if !have_aws() {

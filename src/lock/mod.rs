@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::parse::LockTarget;
 
 /// What a DynamoDB lease needs besides its table and key.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
 pub struct LeaseOptions {
     /// How long a lease lasts unless renewed (`--lock-lease`).
     pub lease: Duration,
