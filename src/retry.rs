@@ -162,22 +162,41 @@ impl Run<'_> {
         signals: &mut Signals,
     ) -> Result<Result<LockGuard<'l>, Exit>, Error> {
         let began = Instant::now();
-        let holder = match lock.try_take().await? {
-            Taken::Got(guard) => {
-                self.reporter.lock_taken(number, &lock.name(), began.elapsed());
-                return Ok(Ok(guard));
-            }
-            Taken::Busy(holder) => holder,
-        };
-        self.reporter.waiting_for_lock(number, &lock.name(), holder.as_deref());
         let timeout = self.settings.process.lock_timeout.map(|t| (began + t, false));
         let give_up = earliest(timeout, self.deadline.map(|d| (d, true)));
-        tokio::select! {
-            guard = lock.take() => {
-                let guard = guard?;
-                self.reporter.lock_taken(number, &lock.name(), began.elapsed());
-                Ok(Ok(guard))
+        // Even the first try is bounded: a lease is a request that may be slow.
+        let guard = match self
+            .bounded(lock, number, began, give_up, signals, lock.try_take())
+            .await?
+        {
+            Ok(Taken::Got(guard)) => guard,
+            Ok(Taken::Busy(holder)) => {
+                self.reporter.waiting_for_lock(number, &lock.name(), holder.as_deref());
+                match self.bounded(lock, number, began, give_up, signals, lock.take()).await? {
+                    Ok(guard) => guard,
+                    Err(exit) => return Ok(Err(exit)),
+                }
             }
+            Err(exit) => return Ok(Err(exit)),
+        };
+        self.reporter.lock_taken(number, &lock.name(), began.elapsed());
+        Ok(Ok(guard))
+    }
+
+    /// Runs `step` of taking the lock unless `give_up` (the `--lock-timeout`,
+    /// or the deadline when its flag is true) comes first, or a signal.
+    async fn bounded<T>(
+        &self,
+        lock: &Lock,
+        number: u32,
+        began: Instant,
+        give_up: Option<(Instant, bool)>,
+        signals: &mut Signals,
+        step: impl Future<Output = Result<T, Error>>,
+    ) -> Result<Result<T, Exit>, Error> {
+        tokio::select! {
+            biased;
+            taken = step => Ok(Ok(taken?)),
             _ = crate::clock::alarm(give_up.map(|(at, _)| at)) => {
                 if give_up.is_some_and(|(_, deadline)| deadline) {
                     self.reporter.deadline_while_waiting_for_lock(number, &lock.name());
