@@ -393,8 +393,10 @@ if event_files:
 # ---------------------------------------------------------------- 5. contention
 
 rows = []
-if os.path.exists(f"{RAW}/contention.tsv"):
-    with open(f"{RAW}/contention.tsv") as f:
+for tsv in [f"{RAW}/contention.tsv", f"{RAW}/contention-dynamodb.tsv"]:
+    if not os.path.exists(tsv):
+        continue
+    with open(tsv) as f:
         for line in f:
             k, label, delay, rep, wall, total_calls, ok_calls, conflicts, failed = line.split("\t")
             rows.append(
@@ -412,12 +414,15 @@ if os.path.exists(f"{RAW}/contention.tsv"):
             )
 if rows:
     main = [r for r in rows if r["delay"] == "50ms"]
-    strategies = ["none", "full", "equal", "decorrelated", "lock"]
+    strategies = ["none", "full", "equal", "decorrelated", "lock", "dynamodb"]
     section("## 5. Contention", "", measured("contention") or "", "")
+    if measured("contention-dynamodb"):
+        section("The `--lock dynamodb://` rows: " + measured("contention-dynamodb"), "")
     section(
         "K writers start together; each runs",
         "`retry-on -q -j KIND -d 50ms --max-delay 2s -n 0 --max-time 60s -p 'error: 409' -- curl -sS --fail -o /dev/null -d 'Action=UpdateUser&…&UserName=alice&NewPath=/x/' URL`",
-        "(`--lock FILE -j none` for the lock row; backoff exponential ×2, the default) against",
+        "(`--lock FILE -j none` for the lock row, `--lock dynamodb://bench/KEY --lock-create-table -j none`",
+        "for the DynamoDB row, against moto's server on 127.0.0.1; backoff exponential ×2, the default) against",
         "`iam-endpoint --mode hold --hold-ms 50 --users alice`: a modifying call holds alice for 50 ms and",
         "any other modifying call meanwhile gets HTTP 409 ConcurrentModification at once. Calls are the",
         "endpoint's own count (`GET /_counts.json`); the time is from launching the first writer until the",
@@ -438,14 +443,14 @@ if rows:
             conf = median([r["conflict"] for r in rs])
             failed = sum(r["failed"] for r in rs)
             table[(k, s)] = (cpw, wall)
-            name = "`--lock`" if s == "lock" else f"jitter {s}"
+            name = {"lock": "`--lock`", "dynamodb": "`--lock dynamodb://`"}.get(s, f"jitter {s}")
             section(
                 f"| {k} | {name} | {cpw:.2f} | {cpw:.1f}× | {conf:.0f} | {wall / 1000:.2f} s | {wall / (k * 50):.1f}× | {failed} |"
             )
     section("")
-    lock_conflicts = sum(r["conflict"] for r in main if r["label"] == "lock")
+    lock_conflicts = sum(r["conflict"] for r in main if r["label"] in ("lock", "dynamodb"))
     lock_ok = lock_conflicts == 0
-    section(f"- With `--lock`: {lock_conflicts} conflicts in all runs → " + verdict(lock_ok, "the lock does not serialise the writers"))
+    section(f"- With `--lock` (file and DynamoDB): {lock_conflicts} conflicts in all runs → " + verdict(lock_ok, "the lock does not serialise the writers"))
     summary.append(("5. contention, `--lock` conflicts", str(lock_conflicts), "0", verdict(lock_ok)))
 
     # Rank the jitter kinds: geometric mean over K of (calls/writer × time/ideal time).

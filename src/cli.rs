@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::{PathBufValueParser, PossibleValuesParser, TypedValueParser};
+use clap::builder::{OsStringValueParser, PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, ValueHint};
 use nix::sys::signal::Signal;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
-use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LogFormat, Value};
+use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -179,13 +179,21 @@ pub struct Layer {
     /// Hold each attempt's stdout and write only the final attempt's to retry-on's stdout.
     #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Process")]
     pub hold_stdout: Option<bool>,
-    /// Hold an exclusive lock on FILE (created if missing) during each attempt, released
-    /// during backoff sleeps.
-    #[arg(long, value_name = "FILE", value_parser = path(), value_hint = ValueHint::FilePath, help_heading = "Process")]
-    pub lock: Option<Value<PathBuf>>,
+    /// Hold an exclusive lock during each attempt, released during backoff sleeps: on FILE
+    /// (created if missing), or a lease on item KEY of a DynamoDB table with
+    /// dynamodb://TABLE/KEY, for writers on different machines.
+    #[arg(long, value_name = "FILE|URL", value_parser = lock_target(), value_hint = ValueHint::FilePath, allow_hyphen_values = true, help_heading = "Process")]
+    pub lock: Option<Value<LockTarget>>,
     /// Give up (exit 125) if --lock is not taken within DURATION.
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, requires = "lock", help_heading = "Process")]
     pub lock_timeout: Option<Value<Duration>>,
+    /// How long a DynamoDB lease lasts unless renewed; it is renewed every third of it while
+    /// an attempt runs, so a holder that dies frees the lock within DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Process")]
+    pub lock_lease: Option<Value<Duration>>,
+    /// Create the DynamoDB table of --lock (on-demand billing) if it is missing.
+    #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Process")]
+    pub lock_create_table: Option<bool>,
 
     /// Run CMD (with sh -c) before each retry, after the wait: if it exits 0, the desired state
     /// already holds, and retry-on stops and exits 0 without running the command again.
@@ -256,11 +264,9 @@ fn text<T: FromText>(text: &str) -> Result<Value<T>, String> {
 }
 
 /// A path, taken as the OS gives it (not only UTF-8), but never empty.
-fn path() -> impl TypedValueParser<Value = Value<PathBuf>> {
-    PathBufValueParser::new().try_map(|path| match path.as_os_str().is_empty() {
-        true => Err("a file path cannot be empty"),
-        false => Ok(Value(path)),
-    })
+/// `--lock`: a path (which need not be UTF-8) or `dynamodb://TABLE/KEY`.
+fn lock_target() -> impl TypedValueParser<Value = Value<LockTarget>> {
+    OsStringValueParser::new().try_map(|text| LockTarget::from_os(text).map(Value))
 }
 
 fn located(text: &str) -> Result<Located, String> {

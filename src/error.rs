@@ -31,23 +31,21 @@ pub enum Error {
     },
     #[error("cannot use lock file {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
-    #[error("{}", lock_timeout_message(path, *limit))]
-    LockTimeout { path: PathBuf, limit: Duration },
+    #[error("{}", lock_timeout_message(lock, *limit))]
+    LockTimeout { lock: String, limit: Duration },
+    /// A lock service (DynamoDB) refused or failed: its own message.
+    #[error("lock {lock}: {message}")]
+    LockService { lock: String, message: String },
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
 
-fn lock_timeout_message(path: &std::path::Path, limit: Duration) -> String {
+fn lock_timeout_message(lock: &str, limit: Duration) -> String {
     match limit.is_zero() {
-        true => format!(
-            "could not take the lock on {}: another process holds it, and --lock-timeout 0 does not wait",
-            path.display()
-        ),
-        false => format!(
-            "could not take the lock on {} within {}",
-            path.display(),
-            show_duration(limit)
-        ),
+        true => {
+            format!("could not take the lock on {lock}: another process holds it, and --lock-timeout 0 does not wait")
+        }
+        false => format!("could not take the lock on {lock} within {}", show_duration(limit)),
     }
 }
 
@@ -61,6 +59,7 @@ impl Error {
             | Error::Config(_)
             | Error::Lock { .. }
             | Error::LockTimeout { .. }
+            | Error::LockService { .. }
             | Error::Io { .. } => exit::OWN_FAILURE,
         }
     }

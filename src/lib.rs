@@ -33,7 +33,7 @@ use crate::cli::{Cli, Parsed};
 use crate::config::Catalog;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::lock::Lock;
+use crate::lock::{LeaseOptions, Lock};
 use crate::parse::LogFormat;
 use crate::pattern::Patterns;
 use crate::settings::Settings;
@@ -108,14 +108,27 @@ fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
         print(&report::explain(settings));
         return Ok(Exit::Code(0));
     }
-    let lock = settings.process.lock.as_deref().map(Lock::open).transpose()?;
     let child_signals = platform::own_signal_dispositions();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| Error::io("cannot start the runtime", e))?;
-    runtime.block_on(retry::retry(settings, &patterns, lock.as_ref(), child_signals))
+    runtime.block_on(async {
+        let lock = match &settings.process.lock {
+            Some(target) => Some(Lock::open(target, lease_options(settings)).await?),
+            None => None,
+        };
+        retry::retry(settings, &patterns, lock.as_ref(), child_signals).await
+    })
+}
+
+fn lease_options(settings: &Settings) -> LeaseOptions {
+    LeaseOptions {
+        lease: settings.process.lock_lease,
+        create_table: settings.process.lock_create_table,
+        command: report::shell_words(&settings.command),
+    }
 }
 
 fn print(text: &str) {

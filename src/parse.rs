@@ -143,7 +143,7 @@ macro_rules! value_into_plain {
         }
     )*};
 }
-value_into_plain!(Duration, Signal, Factor, PathBuf);
+value_into_plain!(Duration, Signal, Factor, PathBuf, LockTarget);
 
 /// Values that can be read from text.
 pub trait FromText: Sized {
@@ -196,6 +196,73 @@ impl FromText for Limit {
 impl From<Value<Limit>> for Option<Duration> {
     fn from(limit: Value<Limit>) -> Option<Duration> {
         Some(limit.0.0).filter(|d| !d.is_zero())
+    }
+}
+
+/// What `--lock` names: a file (a path, or anything without a `scheme://`)
+/// or a lease on an item in a DynamoDB table (`dynamodb://TABLE/KEY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockTarget {
+    File(PathBuf),
+    DynamoDb { table: String, key: String },
+}
+
+impl LockTarget {
+    /// Reads a `--lock` value that may be a path that is not UTF-8.
+    pub fn from_os(text: std::ffi::OsString) -> Result<LockTarget, String> {
+        match text.into_string() {
+            Ok(text) => LockTarget::from_text(&text),
+            Err(path) if path.is_empty() => Err("a lock cannot be empty".to_string()),
+            Err(path) => Ok(LockTarget::File(PathBuf::from(path))),
+        }
+    }
+}
+
+impl FromText for LockTarget {
+    const EXPECTING: &'static str = "a lock file path or dynamodb://TABLE/KEY";
+    fn from_text(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("a lock cannot be empty".to_string());
+        }
+        let Some((scheme, rest)) = text.split_once("://").filter(|(scheme, _)| is_scheme(scheme)) else {
+            return Ok(LockTarget::File(PathBuf::from(text)));
+        };
+        if !scheme.eq_ignore_ascii_case("dynamodb") {
+            return Err(format!(
+                "unknown lock scheme {scheme:?} in {text:?}: a lock is a file path or dynamodb://TABLE/KEY"
+            ));
+        }
+        let (table, key) = rest.split_once('/').unwrap_or((rest, ""));
+        let table_ok =
+            (3..=255).contains(&table.len()) && table.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !table_ok {
+            return Err(format!(
+                "invalid DynamoDB table {table:?} in {text:?}: 3 to 255 of a-z, A-Z, 0-9, '_', '-', '.'"
+            ));
+        }
+        if key.is_empty() {
+            return Err(format!("no KEY in {text:?}: a DynamoDB lock is dynamodb://TABLE/KEY"));
+        }
+        Ok(LockTarget::DynamoDb {
+            table: table.to_string(),
+            key: key.to_string(),
+        })
+    }
+}
+
+/// `scheme` of `scheme://`, as URLs spell it: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(scheme: &str) -> bool {
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+}
+
+impl fmt::Display for LockTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockTarget::File(path) => write!(f, "{}", path.display()),
+            LockTarget::DynamoDb { table, key } => write!(f, "dynamodb://{table}/{key}"),
+        }
     }
 }
 
@@ -387,6 +454,7 @@ to_text_by! {
     DelayList => DelayList::to_string,
     Factor => |f: &Factor| f.0.to_string(),
     PathBuf => |p: &PathBuf| p.display().to_string(),
+    LockTarget => LockTarget::to_string,
     String => String::clone,
     LogFormat => |f: &LogFormat| f.name().to_string(),
 }
@@ -400,6 +468,42 @@ impl fmt::Display for DelayList {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lock_targets_are_files_unless_they_name_a_scheme() {
+        use super::LockTarget;
+        let file = |p: &str| LockTarget::File(p.into());
+        assert_eq!(LockTarget::from_text("/tmp/a.lock"), Ok(file("/tmp/a.lock")));
+        assert_eq!(LockTarget::from_text("./x://y"), Ok(file("./x://y")));
+        assert_eq!(LockTarget::from_text("a b://c"), Ok(file("a b://c")));
+        let dynamo = LockTarget::from_text("dynamodb://locks/iam/alice").unwrap();
+        assert_eq!(
+            dynamo,
+            LockTarget::DynamoDb {
+                table: "locks".into(),
+                key: "iam/alice".into()
+            }
+        );
+        assert_eq!(dynamo.to_string(), "dynamodb://locks/iam/alice");
+        let err = LockTarget::from_text("s3://bucket/key").unwrap_err();
+        assert!(err.contains("unknown lock scheme \"s3\""), "{err}");
+        assert!(
+            LockTarget::from_text("dynamodb://locks")
+                .unwrap_err()
+                .contains("no KEY")
+        );
+        assert!(
+            LockTarget::from_text("dynamodb://locks/")
+                .unwrap_err()
+                .contains("no KEY")
+        );
+        assert!(
+            LockTarget::from_text("dynamodb://a/k")
+                .unwrap_err()
+                .contains("invalid DynamoDB table")
+        );
+        assert!(LockTarget::from_text("").is_err());
+    }
+
     use super::*;
 
     #[test]

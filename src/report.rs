@@ -86,15 +86,52 @@ impl Reporter {
         }
     }
 
-    pub fn waiting_for_lock(&self, attempt: u32, path: &std::path::Path) {
-        let path = path.display().to_string();
-        match self.format {
-            LogFormat::Json => self.event("lock_wait", attempt, json!({ "lock": path })),
-            LogFormat::Text | LogFormat::Github if self.verbosity == Verbosity::Verbose => self.line(
+    /// Said once per wait; at normal verbosity too when the lock names its holder (a lease).
+    pub fn waiting_for_lock(&self, attempt: u32, lock: &str, holder: Option<&str>) {
+        match (self.format, holder) {
+            (LogFormat::Json, _) => self.event("lock_wait", attempt, json!({ "lock": lock, "holder": holder })),
+            (_, Some(holder)) => self.line(
                 Meaning::Progress,
-                &format!("{}: waiting for the lock on {path}", self.attempt(attempt)),
+                &format!(
+                    "{}: waiting for the lock on {lock}, held by {holder}",
+                    self.attempt(attempt)
+                ),
             ),
-            LogFormat::Text | LogFormat::Github => {}
+            (_, None) if self.verbosity == Verbosity::Verbose => self.line(
+                Meaning::Progress,
+                &format!("{}: waiting for the lock on {lock}", self.attempt(attempt)),
+            ),
+            (_, None) => {}
+        }
+    }
+
+    /// The JSON log's `lock_taken`, with how long it took.
+    pub fn lock_taken(&self, attempt: u32, lock: &str, waited: Duration) {
+        if self.format == LogFormat::Json {
+            let waited_ms = waited.as_millis() as u64;
+            self.event("lock_taken", attempt, json!({ "lock": lock, "waited_ms": waited_ms }));
+        }
+    }
+
+    /// The JSON log's `lock_released`.
+    pub fn lock_released(&self, attempt: u32, lock: &str) {
+        if self.format == LogFormat::Json {
+            self.event("lock_released", attempt, json!({ "lock": lock }));
+        }
+    }
+
+    /// A lease that another writer took while this attempt ran.
+    pub fn lock_lost(&self, attempt: u32, lock: &str) {
+        match self.format {
+            LogFormat::Json => self.event("lock_lost", attempt, json!({ "lock": lock })),
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Retrying,
+                &format!(
+                    "{}: lost the lock on {lock}: another writer took the lease after it expired \
+                     (retry-on was stalled); the attempt runs on without it",
+                    self.attempt(attempt)
+                ),
+            ),
         }
     }
 
@@ -329,19 +366,18 @@ impl Reporter {
         }
     }
 
-    pub fn deadline_while_waiting_for_lock(&self, attempt: u32, path: &std::path::Path) {
+    pub fn deadline_while_waiting_for_lock(&self, attempt: u32, lock: &str) {
         match self.format {
             LogFormat::Json => self.event(
                 "give_up",
                 attempt,
-                json!({ "reason": "deadline", "lock": path.display().to_string(), "exit_code": TIMED_OUT }),
+                json!({ "reason": "deadline", "lock": lock, "exit_code": TIMED_OUT }),
             ),
             LogFormat::Text | LogFormat::Github => self.line(
                 Meaning::Failed,
                 &format!(
-                    "{}: the --max-time deadline passed while waiting for the lock on {}; giving up",
-                    self.attempt(attempt),
-                    path.display()
+                    "{}: the --max-time deadline passed while waiting for the lock on {lock}; giving up",
+                    self.attempt(attempt)
                 ),
             ),
         }
@@ -476,7 +512,7 @@ fn describe(outcome: &Outcome) -> String {
 
 /// A command line as a shell user would type it: words with anything but
 /// plain characters go in single quotes.
-fn shell_words(words: &[OsString]) -> String {
+pub fn shell_words(words: &[OsString]) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
     let quoted: Vec<String> = words
         .iter()

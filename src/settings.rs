@@ -11,14 +11,13 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use crate::backoff::{self, Backoff, Jitter};
 use crate::cli::Layer;
-use crate::parse::{DelayList, ExitCodes, Factor, LogFormat, ToText};
+use crate::parse::{DelayList, ExitCodes, Factor, LockTarget, LogFormat, ToText};
 use crate::pattern::{PatternLists, PatternOrigin, PatternSpec};
 
 /// Where a setting came from, for `--explain`.
@@ -182,8 +181,11 @@ group! {
         /// Run in retry-on's process group instead of a new one.
         foreground: bool = false,
         hold_stdout: bool = false,
-        lock: Option<PathBuf> = None,
+        lock: Option<LockTarget> = None,
         lock_timeout: Option<Duration> = None,
+        /// How long a DynamoDB lease lasts unless renewed.
+        lock_lease: Duration = Duration::from_secs(30),
+        lock_create_table: bool = false,
     }
 }
 

@@ -6,6 +6,9 @@
 
 #[path = "support/iam.rs"]
 mod iam;
+#[cfg(feature = "dynamodb")]
+#[path = "support/moto.rs"]
+mod moto;
 
 mod common {
     pub mod command;
@@ -343,15 +346,19 @@ const HOLD: Duration = Duration::from_millis(200);
 /// Starts WRITERS concurrent `retry-on OPTS -- aws iam update-user` on alice
 /// and waits for all of them; returns the runs and the wall time.
 fn concurrent_writers(srv: &Server, opts: &[&str]) -> (Vec<Run>, Duration) {
+    concurrent_writers_with(srv, opts, &[])
+}
+
+/// The same, with more environment for retry-on (and so for `aws`).
+fn concurrent_writers_with(srv: &Server, opts: &[&str], env: &[(&str, &str)]) -> (Vec<Run>, Duration) {
     let start = Instant::now();
     let paths: Vec<String> = (0..WRITERS).map(|i| format!("/w{i}/")).collect();
     let running: Vec<Running> = paths
         .iter()
         .map(|p| {
-            spawn(
-                retry_on(srv, opts, &["update-user", "--user-name", "alice", "--new-path", p]),
-                None,
-            )
+            let mut cmd = retry_on(srv, opts, &["update-user", "--user-name", "alice", "--new-path", p]);
+            cmd.envs(env.iter().copied());
+            spawn(cmd, None)
         })
         .collect();
     let runs: Vec<Run> = running.into_iter().map(Running::wait).collect();
@@ -419,6 +426,50 @@ fn lock_serialises_concurrent_writers() {
     println!(
         "--lock, -P aws: {WRITERS} writers, {} UpdateUser calls (0 conflicts), wall {:.2?}",
         c.calls("alice", "UpdateUser"),
+        wall
+    );
+}
+
+/// Test 6b: The same writers as separate processes sharing no file, each
+/// with its own `--lock dynamodb://locks/iam-user-alice` (moto's server as
+/// DynamoDB, at AWS_ENDPOINT_URL_DYNAMODB so that `aws iam` is not sent
+/// there): no conflicts at all.
+#[cfg(feature = "dynamodb")]
+#[test]
+fn dynamodb_lock_serialises_concurrent_writers() {
+    if !have_aws() {
+        return;
+    }
+    let Some(dynamodb) = moto::Moto::start() else { return };
+    let srv = Server::start(Config::new().hold(HOLD));
+    let url = dynamodb.url();
+    let env = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let opts = [
+        "-P",
+        "aws",
+        "-d",
+        "50ms",
+        "--max-delay",
+        "1s",
+        "-n",
+        "30",
+        "--lock",
+        "dynamodb://locks/iam-user-alice",
+        "--lock-create-table",
+    ];
+    let (_runs, wall) = concurrent_writers_with(&srv, &opts, &env);
+    let c = srv.counts();
+    assert_eq!(c.calls("alice", "UpdateUser"), WRITERS as u64, "{c:?}");
+    assert_eq!(c.get("alice", "UpdateUser", Outcome::Ok), WRITERS as u64, "{c:?}");
+    assert_eq!(c.outcome_total(Outcome::Conflict), 0, "{c:?}");
+    println!(
+        "--lock dynamodb://, -P aws: {WRITERS} writers, {} UpdateUser calls ({} conflicts), wall {:.2?}",
+        c.calls("alice", "UpdateUser"),
+        c.outcome_total(Outcome::Conflict),
         wall
     );
 }

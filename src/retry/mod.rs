@@ -1,7 +1,9 @@
 //! The retry loop: attempts, decisions, waits and hooks, from resolved
-//! settings. The hooks' part of the loop is in [`hooks`].
+//! settings. The hooks' part of the loop is in [`hooks`], the lock's in
+//! [`locking`].
 
 mod hooks;
+mod locking;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -9,8 +11,8 @@ use std::time::{Duration, Instant};
 use crate::backoff::hinted;
 use crate::clock::earliest;
 use crate::error::Error;
-use crate::exit::{Exit, TIMED_OUT};
-use crate::lock::{Lock, LockGuard};
+use crate::exit::Exit;
+use crate::lock::Lock;
 use crate::parse;
 use crate::pattern::Patterns;
 use crate::platform::ChildSignals;
@@ -20,7 +22,7 @@ use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::spool::SpillBuffer;
 use crate::stdin::Stdin;
-use crate::supervise::{Attempt, run_attempt};
+use crate::supervise::Attempt;
 use crate::terminal::Terminal;
 
 /// What stays the same across the attempts of a run.
@@ -152,8 +154,7 @@ impl Run<'_> {
         };
         self.reporter.attempt_started(number, &settings.command);
         let began = Instant::now();
-        let ended = run_attempt(&attempt, signals).await?;
-        drop(guard);
+        let ended = self.run_holding(&attempt, signals, guard).await?;
 
         let (wait, asked) = self.wait_after(number, &ended.outcome, scheduled);
         let remaining = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -217,44 +218,5 @@ impl Run<'_> {
             self.settings.process.timeout.map(|t| (now + t, Stop::Timeout)),
             self.deadline.map(|d| (d, Stop::Deadline)),
         )
-    }
-
-    /// Takes the lock, waiting at most `--lock-timeout` and never past the
-    /// deadline. `Ok(Err(exit))` means the run is over, with that exit.
-    async fn take_lock<'l>(
-        &self,
-        lock: &'l Lock,
-        number: u32,
-        signals: &mut Signals,
-    ) -> Result<Result<LockGuard<'l>, Exit>, Error> {
-        if let Some(guard) = lock.try_take()? {
-            return Ok(Ok(guard));
-        }
-        let lock_timeout = self.settings.process.lock_timeout;
-        let timed_out = |limit| Error::LockTimeout {
-            path: lock.path().to_path_buf(),
-            limit,
-        };
-        if let Some(limit) = lock_timeout.filter(|t| t.is_zero()) {
-            return Err(timed_out(limit));
-        }
-        self.reporter.waiting_for_lock(number, lock.path());
-        let began = Instant::now();
-        let timeout = lock_timeout.map(|t| (began + t, false));
-        let give_up = earliest(timeout, self.deadline.map(|d| (d, true)));
-        tokio::select! {
-            guard = lock.take() => Ok(Ok(guard?)),
-            _ = crate::clock::alarm(give_up.map(|(at, _)| at)) => {
-                if give_up.is_some_and(|(_, deadline)| deadline) {
-                    self.reporter.deadline_while_waiting_for_lock(number, lock.path());
-                    return Ok(Err(Exit::Code(TIMED_OUT)));
-                }
-                Err(timed_out(lock_timeout.unwrap_or_default()))
-            }
-            signal = signals.recv() => {
-                self.reporter.interrupted(number, signal, "while waiting for the lock; not running the command");
-                Ok(Err(Exit::Signal(signal)))
-            }
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! `--lock`: an exclusive advisory lock (flock) held during each attempt.
+//! `--lock FILE`: an exclusive advisory lock (flock) held during each attempt.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::ErrorKind;
@@ -9,24 +9,24 @@ use tokio::sync::oneshot;
 
 use crate::error::Error;
 
-pub struct Lock {
+pub struct FileLock {
     file: Arc<File>,
     path: PathBuf,
 }
 
 /// Holds the lock until dropped.
-pub struct LockGuard<'a>(&'a Lock);
+pub struct FileGuard<'a>(&'a FileLock);
 
-impl Drop for LockGuard<'_> {
+impl Drop for FileGuard<'_> {
     fn drop(&mut self) {
         let _ = self.0.file.unlock();
     }
 }
 
-impl Lock {
+impl FileLock {
     /// Opens (creating if missing, never truncating) the lock file. Rust opens
     /// files close-on-exec, so the command never inherits it.
-    pub fn open(path: &Path) -> Result<Lock, Error> {
+    pub fn open(path: &Path) -> Result<FileLock, Error> {
         let writable = OpenOptions::new()
             .read(true)
             .write(true)
@@ -45,7 +45,7 @@ impl Lock {
             path: path.to_path_buf(),
             source,
         })?;
-        Ok(Lock {
+        Ok(FileLock {
             file: Arc::new(file),
             path: path.to_path_buf(),
         })
@@ -56,9 +56,9 @@ impl Lock {
     }
 
     /// Takes the lock if it is free.
-    pub fn try_take(&self) -> Result<Option<LockGuard<'_>>, Error> {
+    pub fn try_take(&self) -> Result<Option<FileGuard<'_>>, Error> {
         match self.file.try_lock() {
-            Ok(()) => Ok(Some(LockGuard(self))),
+            Ok(()) => Ok(Some(FileGuard(self))),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(source)) => Err(Error::Lock {
                 path: self.path.clone(),
@@ -69,14 +69,14 @@ impl Lock {
 
     /// Waits for the lock on a thread of its own (flock has no timeout), so
     /// the caller can race it against a deadline and signals.
-    pub async fn take(&self) -> Result<LockGuard<'_>, Error> {
+    pub async fn take(&self) -> Result<FileGuard<'_>, Error> {
         let (tx, rx) = oneshot::channel();
         let file = Arc::clone(&self.file);
         std::thread::spawn(move || {
             let _ = tx.send(file.lock());
         });
         match rx.await {
-            Ok(Ok(())) => Ok(LockGuard(self)),
+            Ok(Ok(())) => Ok(FileGuard(self)),
             Ok(Err(source)) => Err(Error::Lock {
                 path: self.path.clone(),
                 source,

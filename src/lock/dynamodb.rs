@@ -1,0 +1,373 @@
+//! `--lock dynamodb://TABLE/KEY`: a lease on item KEY of a DynamoDB table,
+//! for writers that do not share a host.
+//!
+//! The item's partition key is `lock_key`. A writer takes the lease with a
+//! conditional `PutItem` (the item is absent, or its lease has expired),
+//! renews it every third of its length with an `UpdateItem` conditional on
+//! its own token, and gives it back with a `DeleteItem` conditional on the
+//! same token. A holder that dies stops renewing; its lease expires and the
+//! next writer takes it. The SDK's standard retry mode retries throttling
+//! and transient errors; anything else is retry-on's own failure.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::LeaseOptions;
+use crate::error::Error;
+
+/// The partition key of the table.
+const KEY: &str = "lock_key";
+/// The first wait between two tries at a busy lease, and the cap.
+const FIRST_POLL: Duration = Duration::from_millis(100);
+const LAST_POLL: Duration = Duration::from_secs(2);
+/// How long a table that `--lock-create-table` created may take to become usable.
+const TABLE_READY_WITHIN: Duration = Duration::from_secs(120);
+
+/// What retry-on knows about the lease before taking it.
+pub struct Lease {
+    client: Client,
+    table: String,
+    key: String,
+    options: LeaseOptions,
+    host: String,
+}
+
+/// A lease taken: renewed in the background until released.
+pub struct Holding {
+    client: Client,
+    table: String,
+    key: String,
+    token: String,
+    renewer: JoinHandle<()>,
+    lost: watch::Receiver<bool>,
+}
+
+impl Lease {
+    /// Makes a client from the standard chain: environment, shared config
+    /// and credentials files, profiles, SSO, instance and container roles;
+    /// `AWS_ENDPOINT_URL(_DYNAMODB)` is honoured. Nothing is sent yet.
+    pub async fn open(table: &str, key: &str, options: LeaseOptions) -> Result<Lease, Error> {
+        let name = format!("dynamodb://{table}/{key}");
+        if options.lease < Duration::from_millis(300) {
+            return Err(Error::Usage(format!(
+                "lock lease {} (--lock-lease, or lock_lease in a config file) is too short: \
+                 a lease must last at least 300ms",
+                crate::parse::show_duration(options.lease)
+            )));
+        }
+        // Bounds on one request, so that a silent endpoint cannot hold a run forever.
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .build();
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        if config.region().is_none_or(|region| region.as_ref().is_empty()) {
+            return Err(Error::LockService {
+                lock: name,
+                message: "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or a region in the profile"
+                    .to_string(),
+            });
+        }
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "unknown-host".to_string());
+        Ok(Lease {
+            client: Client::new(&config),
+            table: table.to_string(),
+            key: key.to_string(),
+            options,
+            host,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        format!("dynamodb://{}/{}", self.table, self.key)
+    }
+
+    fn fail(&self, error: impl std::error::Error) -> Error {
+        Error::LockService {
+            lock: self.name(),
+            message: DisplayErrorContext(error).to_string(),
+        }
+    }
+
+    /// One try: `Ok(holding)`, or `Err(holder)` while someone else holds it.
+    pub async fn try_take(&self) -> Result<Result<Holding, Option<String>>, Error> {
+        let token = format!("{:032x}", fastrand::u128(..));
+        match self.put(&token).await {
+            Ok(()) => Ok(Ok(self.hold(token))),
+            Err(Put::Busy) => Ok(Err(self.holder().await?)),
+            Err(Put::NoTable) if self.options.create_table => {
+                self.create_table().await?;
+                self.take_when_ready(token).await
+            }
+            Err(Put::NoTable) => Err(self.no_table()),
+            Err(Put::Failed(error)) => Err(error),
+        }
+    }
+
+    /// Polls with jittered backoff (from 100ms, capped at 2s) until the lease is taken.
+    pub async fn take(&self) -> Result<Holding, Error> {
+        let mut poll = FIRST_POLL;
+        loop {
+            let jittered = poll.mul_f64(0.5 + fastrand::f64() / 2.0);
+            tokio::time::sleep(jittered).await;
+            poll = (poll * 2).min(LAST_POLL);
+            let token = format!("{:032x}", fastrand::u128(..));
+            match self.put(&token).await {
+                Ok(()) => return Ok(self.hold(token)),
+                Err(Put::Busy) => {}
+                Err(Put::NoTable) => return Err(self.no_table()),
+                Err(Put::Failed(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// The conditional `PutItem` that takes the lease.
+    async fn put(&self, token: &str) -> Result<(), Put> {
+        let now = epoch_millis();
+        let expires = now + self.options.lease.as_millis() as i64;
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let n = |v: i64| AttributeValue::N(v.to_string());
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(&self.key))
+            .item("owner_host", s(&self.host))
+            .item("owner_pid", n(i64::from(std::process::id())))
+            .item("owner_token", s(token))
+            .item("expires_at", n(expires))
+            .item("lease_ms", n(self.options.lease.as_millis() as i64))
+            .item("command", s(&self.options.command))
+            .condition_expression("attribute_not_exists(#key) OR expires_at < :now")
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => Err(Put::Busy),
+                Some(se) if se.is_resource_not_found_exception() => Err(Put::NoTable),
+                _ => Err(Put::Failed(self.fail(e))),
+            },
+        }
+    }
+
+    /// Who holds the lease, as its item says, for the line that says retry-on waits.
+    async fn holder(&self) -> Result<Option<String>, Error> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(self.key.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.fail(e))?
+            .item;
+        Ok(item.map(|item| describe_holder(&item)))
+    }
+
+    /// `--lock-create-table`: the table, on-demand. Another writer creating
+    /// it at the same time is no error.
+    async fn create_table(&self) -> Result<(), Error> {
+        let result = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| self.fail(e))?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(KEY)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| self.fail(e))?,
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match result {
+            Err(e) if !e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => Err(self.fail(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// After creating the table: tries until the new table takes items.
+    async fn take_when_ready(&self, token: String) -> Result<Result<Holding, Option<String>>, Error> {
+        let give_up = tokio::time::Instant::now() + TABLE_READY_WITHIN;
+        loop {
+            match self.put(&token).await {
+                Ok(()) => return Ok(Ok(self.hold(token))),
+                Err(Put::Busy) => return Ok(Err(self.holder().await?)),
+                Err(Put::NoTable) if tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_secs(1)).await
+                }
+                Err(Put::NoTable) => return Err(self.no_table()),
+                Err(Put::Failed(error)) => return Err(error),
+            }
+        }
+    }
+
+    fn no_table(&self) -> Error {
+        Error::LockService {
+            lock: self.name(),
+            message: format!(
+                "DynamoDB table {:?} does not exist; create it (partition key \"lock_key\", a string) \
+                 or pass --lock-create-table",
+                self.table
+            ),
+        }
+    }
+
+    /// Starts renewing the lease just taken.
+    fn hold(&self, token: String) -> Holding {
+        let (lost_tx, lost) = watch::channel(false);
+        let renewal = Renewal {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            key: self.key.clone(),
+            token: token.clone(),
+            lease: self.options.lease,
+        };
+        Holding {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            key: self.key.clone(),
+            token,
+            renewer: tokio::spawn(renewal.run(lost_tx)),
+            lost,
+        }
+    }
+}
+
+/// Why a `PutItem` did not take the lease.
+enum Put {
+    Busy,
+    NoTable,
+    Failed(Error),
+}
+
+/// The background renewal of one lease.
+struct Renewal {
+    client: Client,
+    table: String,
+    key: String,
+    token: String,
+    lease: Duration,
+}
+
+impl Renewal {
+    /// Every third of the lease, pushes its expiry on, while the token is
+    /// still this holder's. Says `lost` when another writer has the lease.
+    /// A renewal that fails otherwise (after the SDK's retries) is tried
+    /// again a third later; if none succeeds the lease runs out, as a dead
+    /// holder's does.
+    async fn run(self, lost: watch::Sender<bool>) {
+        loop {
+            tokio::time::sleep(self.lease / 3).await;
+            let expires = epoch_millis() + self.lease.as_millis() as i64;
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(KEY, AttributeValue::S(self.key.clone()))
+                .update_expression("SET expires_at = :expires")
+                .condition_expression("owner_token = :token")
+                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
+                .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))
+                .send()
+                .await;
+            if let Err(SdkError::ServiceError(e)) = &result
+                && e.err().is_conditional_check_failed_exception()
+            {
+                let _ = lost.send(true);
+                return;
+            }
+        }
+    }
+}
+
+impl Holding {
+    /// Resolves once a renewal has found the lease in another writer's hands.
+    pub async fn lost(&mut self) {
+        if self.lost.wait_for(|lost| *lost).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Stops renewing and deletes the item if it is still this holder's.
+    /// `false` when it was not (lost). Any other failure leaves the lease
+    /// to expire on its own.
+    pub async fn release(self) -> bool {
+        self.renewer.abort();
+        if *self.lost.borrow() {
+            return false;
+        }
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(KEY, AttributeValue::S(self.key.clone()))
+            .condition_expression("owner_token = :token")
+            .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))
+            .send()
+            .await;
+        !matches!(&result, Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception())
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+fn epoch_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `HOST pid N, running COMMAND, lease expiring in 12s` from the holder's item.
+fn describe_holder(item: &HashMap<String, AttributeValue>) -> String {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s) | AttributeValue::N(s)) => s.clone(),
+        _ => "?".to_string(),
+    };
+    let left = text("expires_at")
+        .parse::<i64>()
+        .map(|at| Duration::from_millis((at - epoch_millis()).max(0) as u64));
+    let expiry = match left {
+        Ok(left) if left.is_zero() => "lease expired".to_string(),
+        Ok(left) => format!("lease expiring in {}", crate::parse::show_duration(left)),
+        Err(_) => "lease expiry unknown".to_string(),
+    };
+    format!(
+        "{} pid {}, running {}, {expiry}",
+        text("owner_host"),
+        text("owner_pid"),
+        text("command")
+    )
+}

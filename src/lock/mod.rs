@@ -1,0 +1,120 @@
+//! `--lock`: a lock held during each attempt and released during the waits,
+//! on a file (flock, for writers on one machine) or as a lease on an item in
+//! DynamoDB (for writers on different machines).
+
+#[cfg(feature = "dynamodb")]
+mod dynamodb;
+mod file;
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::parse::LockTarget;
+
+/// What a DynamoDB lease needs besides its table and key.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
+pub struct LeaseOptions {
+    /// How long a lease lasts unless renewed (`--lock-lease`).
+    pub lease: Duration,
+    /// Create a missing table (`--lock-create-table`).
+    pub create_table: bool,
+    /// The command line, recorded in the item for whoever waits.
+    pub command: String,
+}
+
+pub enum Lock {
+    File(file::FileLock),
+    #[cfg(feature = "dynamodb")]
+    DynamoDb(dynamodb::Lease),
+}
+
+/// Holds the lock until released (a file lock also on drop).
+pub enum LockGuard<'a> {
+    File(#[allow(dead_code)] file::FileGuard<'a>),
+    #[cfg(feature = "dynamodb")]
+    DynamoDb(dynamodb::Holding),
+}
+
+/// What trying the lock found.
+pub enum Taken<'a> {
+    Got(LockGuard<'a>),
+    /// Someone else holds it: who, where the lock says (a lease does).
+    Busy(Option<String>),
+}
+
+impl Lock {
+    /// Opens the lock: the file (created if missing), or a DynamoDB client
+    /// from the standard credential and region chain.
+    pub async fn open(target: &LockTarget, options: LeaseOptions) -> Result<Lock, Error> {
+        match target {
+            LockTarget::File(path) => file::FileLock::open(path).map(Lock::File),
+            #[cfg(feature = "dynamodb")]
+            LockTarget::DynamoDb { table, key } => dynamodb::Lease::open(table, key, options).await.map(Lock::DynamoDb),
+            #[cfg(not(feature = "dynamodb"))]
+            LockTarget::DynamoDb { .. } => {
+                let _ = options;
+                Err(Error::Usage(format!(
+                    "--lock {target}: this retry-on was built without DynamoDB locks (cargo feature \"dynamodb\")"
+                )))
+            }
+        }
+    }
+
+    /// The lock as the user wrote it, for messages.
+    pub fn name(&self) -> String {
+        match self {
+            Lock::File(lock) => lock.path().display().to_string(),
+            #[cfg(feature = "dynamodb")]
+            Lock::DynamoDb(lease) => lease.name(),
+        }
+    }
+
+    /// Takes the lock if it is free.
+    pub async fn try_take(&self) -> Result<Taken<'_>, Error> {
+        match self {
+            Lock::File(lock) => Ok(match lock.try_take()? {
+                Some(guard) => Taken::Got(LockGuard::File(guard)),
+                None => Taken::Busy(None),
+            }),
+            #[cfg(feature = "dynamodb")]
+            Lock::DynamoDb(lease) => Ok(match lease.try_take().await? {
+                Ok(holding) => Taken::Got(LockGuard::DynamoDb(holding)),
+                Err(holder) => Taken::Busy(holder),
+            }),
+        }
+    }
+
+    /// Waits until the lock is taken; the caller races it against its
+    /// deadline and signals.
+    pub async fn take(&self) -> Result<LockGuard<'_>, Error> {
+        match self {
+            Lock::File(lock) => lock.take().await.map(LockGuard::File),
+            #[cfg(feature = "dynamodb")]
+            Lock::DynamoDb(lease) => lease.take().await.map(LockGuard::DynamoDb),
+        }
+    }
+}
+
+impl LockGuard<'_> {
+    /// Resolves when the lock is known to be lost (a lease that another
+    /// writer took); never for a file lock.
+    pub async fn lost(&mut self) {
+        match self {
+            LockGuard::File(_) => std::future::pending().await,
+            #[cfg(feature = "dynamodb")]
+            LockGuard::DynamoDb(holding) => holding.lost().await,
+        }
+    }
+
+    /// Releases the lock. `false` when it turned out to be lost already.
+    pub async fn release(self) -> bool {
+        match self {
+            LockGuard::File(guard) => {
+                drop(guard);
+                true
+            }
+            #[cfg(feature = "dynamodb")]
+            LockGuard::DynamoDb(holding) => holding.release().await,
+        }
+    }
+}

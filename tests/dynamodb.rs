@@ -1,0 +1,435 @@
+//! `--lock dynamodb://TABLE/KEY`: a lease in DynamoDB, against moto's server
+//! (tests/support/moto.rs), each test with a moto of its own. Every test runs
+//! the real binary and synchronises on lines that it or its child prints.
+//!
+//! Without `moto_server` on PATH the tests that need it print one
+//! `skipped: ...` line and pass, unless RETRY_ON_REQUIRE_MOTO=1.
+//!
+//! They need the cargo feature `dynamodb` (`cargo test --features
+//! dynamodb`); without it, one test checks that such a lock is refused.
+
+mod common {
+    #[cfg(feature = "dynamodb")]
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
+    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // tempdir is for the SDK's tests
+    pub mod command;
+    #[cfg(feature = "dynamodb")]
+    pub mod exit;
+}
+#[cfg(feature = "dynamodb")]
+#[path = "support/moto.rs"]
+mod moto;
+
+#[cfg(not(feature = "dynamodb"))]
+#[test]
+fn without_the_feature_a_dynamodb_lock_is_125_and_says_so() {
+    let out = common::command::isolated(common::command::BIN)
+        .args(["--lock", "dynamodb://locks/k", "--", "echo", "ran"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("built without DynamoDB locks (cargo feature \"dynamodb\")"),
+        "{stderr}"
+    );
+}
+
+#[cfg(feature = "dynamodb")]
+mod with_the_sdk {
+
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::common::child::{Lines, Running};
+    use super::common::command::{BIN, isolated, tempdir};
+    use super::common::exit::shell_code;
+    use super::moto::{self, Moto};
+    use nix::sys::signal::Signal;
+    use nix::unistd::Pid;
+
+    /// How long anything may take before a test calls it a hang (2 shared cores).
+    const BOUND: Duration = Duration::from_secs(60);
+    const LOCK: &str = "dynamodb://locks/iam-user-alice";
+
+    /// retry-on with `args`, pointed at `moto` (or at `endpoint`) with dummy credentials.
+    fn command(endpoint: &str, args: &[&str]) -> Command {
+        let mut cmd = isolated(BIN);
+        moto::aws_env(&mut cmd, endpoint);
+        cmd.args(args);
+        cmd
+    }
+
+    fn start(cmd: Command) -> Running {
+        start_with(cmd, Stdio::null())
+    }
+
+    /// With stdin piped, a holder's `read x` holds the lock until the test
+    /// closes it (`running.child.stdin.take()`).
+    fn start_with(mut cmd: Command, stdin: Stdio) -> Running {
+        let mut child = cmd
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn retry-on");
+        let stdout = Lines::new(child.stdout.take().unwrap());
+        let stderr = Lines::new(child.stderr.take().unwrap());
+        Running { child, stdout, stderr }
+    }
+
+    fn output(cmd: Command) -> (i32, String, String) {
+        let mut running = start(cmd);
+        let status = running.wait(BOUND);
+        let stdout = running.stdout.all(BOUND).join("\n");
+        let stderr = running.stderr.all(BOUND).join("\n");
+        (shell_code(status), stdout, stderr)
+    }
+
+    fn kill(pid: i32, signal: Signal) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+    }
+
+    #[test]
+    fn a_lease_is_taken_and_released_and_the_json_log_says_so() {
+        let Some(moto) = Moto::start() else { return };
+        let (code, stdout, stderr) = output(command(
+            &moto.url(),
+            &[
+                "--lock",
+                LOCK,
+                "--lock-create-table",
+                "--log-format",
+                "json",
+                "--",
+                "echo",
+                "ran",
+            ],
+        ));
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout, "ran");
+        let events: Vec<&str> = stderr
+            .lines()
+            .filter_map(|line| line.split("\"event\":\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(
+            events,
+            ["lock_taken", "attempt_start", "lock_released", "attempt_end", "success"],
+            "{stderr}"
+        );
+        // The table is there now: no flag needed, and the lease was given back.
+        let (code, _, stderr) = output(command(
+            &moto.url(),
+            &["--lock", LOCK, "--lock-timeout", "5s", "--", "true"],
+        ));
+        assert_eq!(code, 0, "{stderr}");
+    }
+
+    #[test]
+    fn a_missing_table_without_the_flag_is_125_naming_the_table_and_the_flag() {
+        let Some(moto) = Moto::start() else { return };
+        let (code, stdout, stderr) = output(command(&moto.url(), &["--lock", LOCK, "--", "echo", "ran"]));
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "", "the command must not run");
+        assert!(stderr.contains("DynamoDB table \"locks\" does not exist"), "{stderr}");
+        assert!(stderr.contains("--lock-create-table"), "{stderr}");
+    }
+
+    #[test]
+    fn an_unreachable_endpoint_is_125_after_the_sdk_retries_within_a_bounded_time() {
+        let endpoint = format!("http://127.0.0.1:{}", moto::free_port());
+        let began = Instant::now();
+        let (code, stdout, stderr) = output(command(&endpoint, &["--lock", LOCK, "--", "echo", "ran"]));
+        let took = began.elapsed();
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "", "the command must not run");
+        assert!(stderr.starts_with(&format!("retry-on: lock {LOCK}: ")), "{stderr}");
+        assert!(stderr.contains("Connection refused"), "{stderr}");
+        assert!(took < Duration::from_secs(30), "took {took:?}");
+        println!("unreachable endpoint: 125 after {took:.2?}");
+    }
+
+    #[test]
+    fn no_region_is_125_and_says_how_to_set_one() {
+        let mut cmd = command("http://127.0.0.1:9", &["--lock", LOCK, "--", "true"]);
+        cmd.env_remove("AWS_DEFAULT_REGION");
+        let (code, _, stderr) = output(cmd);
+        assert_eq!(code, 125, "{stderr}");
+        assert!(stderr.contains("no AWS region"), "{stderr}");
+    }
+
+    #[test]
+    fn a_writer_waits_and_says_for_whom_until_the_holder_releases() {
+        let Some(moto) = Moto::start() else { return };
+        let url = moto.url();
+        let mut a = start_with(
+            command(
+                &url,
+                &[
+                    "-n",
+                    "1",
+                    "--lock",
+                    LOCK,
+                    "--lock-create-table",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo A holds; read x; true",
+                ],
+            ),
+            Stdio::piped(),
+        );
+        a.stdout.wait_for(|l| l == "A holds", BOUND);
+        let mut b = start(command(&url, &["--lock", LOCK, "--", "echo", "B ran"]));
+        let line = b.stderr.wait_for(|l| l.contains("waiting for the lock"), BOUND);
+        let pid = a.pid();
+        assert!(
+            line.contains(&format!("pid {pid}, running sh -c 'echo A holds; read x; true'")),
+            "{line}"
+        );
+        drop(a.child.stdin.take());
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+        b.stdout.wait_for(|l| l == "B ran", BOUND);
+        assert_eq!(shell_code(b.wait(BOUND)), 0);
+    }
+
+    /// A holder killed with KILL stops renewing; the next writer takes the lease
+    /// within the lease length plus one poll interval (at most 2s).
+    #[test]
+    fn a_dead_holders_lease_expires_and_the_next_writer_takes_it() {
+        let Some(moto) = Moto::start() else { return };
+        let url = moto.url();
+        let lease = ["--lock", LOCK, "--lock-lease", "2s"];
+        let mut holder_args = lease.to_vec();
+        holder_args.extend([
+            "--lock-create-table",
+            "--",
+            "sh",
+            "-c",
+            "echo holding $$; exec sleep 120",
+        ]);
+        let mut a = start(command(&url, &holder_args));
+        let child: i32 = a.stdout.wait_for_prefix("holding ", BOUND).parse().unwrap();
+        let mut waiter_args = lease.to_vec();
+        waiter_args.extend(["--", "echo", "B ran"]);
+        let mut b = start(command(&url, &waiter_args));
+        b.stderr.wait_for(|l| l.contains("waiting for the lock"), BOUND);
+
+        kill(a.pid(), Signal::SIGKILL);
+        let killed = Instant::now();
+        kill(child, Signal::SIGKILL);
+        let _ = a.wait(BOUND);
+        b.stdout.wait_for(|l| l == "B ran", BOUND);
+        let took = killed.elapsed();
+        assert_eq!(shell_code(b.wait(BOUND)), 0);
+        println!("dead holder (lease 2s): the next writer ran {took:.2?} after the KILL");
+        // Lease 2s + one poll (2s at most) + start-up and slack on a loaded machine.
+        assert!(took < Duration::from_secs(8), "took {took:?}");
+    }
+
+    /// An attempt longer than three lease lengths keeps the lease: nobody else
+    /// enters meanwhile, and it is not lost.
+    #[test]
+    fn renewal_keeps_the_lease_through_a_long_attempt() {
+        let Some(moto) = Moto::start() else { return };
+        let url = moto.url();
+        let dir = tempdir();
+        let log = dir.path().join("log");
+        let log = log.to_str().unwrap();
+        let a_script = format!("echo 'A start' >> {log}; echo A started; sleep 4; echo 'A end' >> {log}");
+        let mut a = start(command(
+            &url,
+            &[
+                "--lock",
+                LOCK,
+                "--lock-lease",
+                "1s",
+                "--lock-create-table",
+                "--",
+                "sh",
+                "-c",
+                &a_script,
+            ],
+        ));
+        a.stdout.wait_for(|l| l == "A started", BOUND);
+        let b_script = format!("echo B >> {log}");
+        let mut b = start(command(
+            &url,
+            &[
+                "--lock",
+                LOCK,
+                "--lock-lease",
+                "1s",
+                "--log-format",
+                "json",
+                "--",
+                "sh",
+                "-c",
+                &b_script,
+            ],
+        ));
+        b.stderr.wait_for(|l| l.contains("\"event\":\"lock_wait\""), BOUND);
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+        assert_eq!(shell_code(b.wait(BOUND)), 0);
+        assert_eq!(std::fs::read_to_string(log).unwrap(), "A start\nA end\nB\n");
+        let a_said = a.stderr.all(BOUND);
+        assert!(a_said.is_empty(), "{a_said:?}");
+    }
+
+    /// A holder stalled past its lease (SIGSTOP) loses it to the next writer;
+    /// when it runs again its renewal fails, it says so, and its attempt still
+    /// runs to its end.
+    #[test]
+    fn a_stalled_holder_that_lost_the_lease_says_so_and_finishes() {
+        let Some(moto) = Moto::start() else { return };
+        let url = moto.url();
+        let mut a = start_with(
+            command(
+                &url,
+                &[
+                    "-n",
+                    "1",
+                    "--lock",
+                    LOCK,
+                    "--lock-lease",
+                    "1s",
+                    "--lock-create-table",
+                    "--log-format",
+                    "json",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo A started; read x; echo A ended",
+                ],
+            ),
+            Stdio::piped(),
+        );
+        a.stdout.wait_for(|l| l == "A started", BOUND);
+        kill(a.pid(), Signal::SIGSTOP);
+        let mut b = start(command(
+            &url,
+            &[
+                "--lock",
+                LOCK,
+                "--lock-lease",
+                "1s",
+                "--",
+                "sh",
+                "-c",
+                "echo B holds; sleep 3",
+            ],
+        ));
+        b.stdout.wait_for(|l| l == "B holds", BOUND);
+        kill(a.pid(), Signal::SIGCONT);
+        let lost = a.stderr.wait_for(|l| l.contains("\"event\":\"lock_lost\""), BOUND);
+        assert!(lost.contains(LOCK), "{lost}");
+        assert_eq!(shell_code(b.wait(BOUND)), 0);
+        drop(a.child.stdin.take());
+        a.stdout.wait_for(|l| l == "A ended", BOUND);
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_a_usage_error() {
+        let (code, stdout, stderr) = output(command(
+            "http://127.0.0.1:9",
+            &["--lock", "s3://bucket/k", "--", "echo", "ran"],
+        ));
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(stderr.contains("unknown lock scheme \"s3\""), "{stderr}");
+    }
+
+    #[test]
+    fn a_bad_lock_in_a_config_file_names_the_file_line_and_key() {
+        let dir = tempdir();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[defaults]\nattempts = 2\nlock = \"dynamodb://locks\"\n").unwrap();
+        let (code, _, stderr) = output(command(
+            "http://127.0.0.1:9",
+            &["-c", file.to_str().unwrap(), "--", "true"],
+        ));
+        assert_eq!(code, 125, "{stderr}");
+        assert!(
+            stderr.contains(&format!("config {}, line 3, column 8, key lock:", file.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains("dynamodb://TABLE/KEY"), "{stderr}");
+    }
+
+    #[test]
+    fn explain_shows_the_lock_url_and_the_lease() {
+        let dir = tempdir();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[defaults]\nlock = \"dynamodb://locks/k\"\nlock_lease = \"45s\"\n",
+        )
+        .unwrap();
+        let (code, stdout, stderr) = output(command(
+            "http://127.0.0.1:9",
+            &["-c", file.to_str().unwrap(), "--lock-create-table", "--explain"],
+        ));
+        assert_eq!(code, 0, "{stderr}");
+        let row = |key: &str| {
+            stdout
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(key))
+                .unwrap_or_else(|| panic!("no {key} in {stdout}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(row("lock"), "lock dynamodb://locks/k (defaults)");
+        assert_eq!(row("lock_lease"), "lock_lease 45s (defaults)");
+        assert_eq!(row("lock_create_table"), "lock_create_table true (flag)");
+    }
+
+    /// `--lock-timeout` bounds the wait for a lease (125), and Ctrl-C while
+    /// waiting gives 130; neither runs the command.
+    #[test]
+    fn lock_timeout_and_ctrl_c_while_waiting_for_a_lease() {
+        let Some(moto) = Moto::start() else { return };
+        let url = moto.url();
+        let mut a = start_with(
+            command(
+                &url,
+                &[
+                    "-n",
+                    "1",
+                    "--lock",
+                    LOCK,
+                    "--lock-create-table",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo A holds; read x; true",
+                ],
+            ),
+            Stdio::piped(),
+        );
+        a.stdout.wait_for(|l| l == "A holds", BOUND);
+
+        let (code, stdout, stderr) = output(command(
+            &url,
+            &["--lock", LOCK, "--lock-timeout", "1s", "--", "echo", "ran"],
+        ));
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.contains(&format!("could not take the lock on {LOCK} within")),
+            "{stderr}"
+        );
+
+        let mut c = start(command(&url, &["--lock", LOCK, "--", "echo", "ran"]));
+        c.stderr.wait_for(|l| l.contains("waiting for the lock"), BOUND);
+        c.signal(Signal::SIGINT);
+        assert_eq!(shell_code(c.wait(BOUND)), 130);
+        assert!(c.stdout.all(BOUND).is_empty());
+
+        drop(a.child.stdin.take());
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+    }
+}
