@@ -309,14 +309,14 @@ impl Cli {
     /// The clap definition, with each option's default added to its help:
     /// what `--help`, the man page and the completions are made from.
     pub fn command_with_defaults(defaults: &[(&'static str, String)]) -> clap::Command {
-        let mut command = Cli::command();
-        for (key, default) in defaults {
-            command = command.mut_arg(*key, |arg| {
+        // `mut_args` keeps the flags in their order (`mut_arg` would move each to the end).
+        Cli::command().mut_args(|arg| match defaults.iter().find(|(key, _)| arg.get_id() == *key) {
+            Some((_, default)) => {
                 let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
                 arg.help(format!("{help} [default: {default}]"))
-            });
-        }
-        command
+            }
+            None => arg,
+        })
     }
 }
 
@@ -327,6 +327,32 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// `mut_arg` moved every flag with a default to the end of the help, and
+    /// its heading with it.
+    #[test]
+    fn defaults_in_the_help_keep_the_headings_in_order() {
+        let defaults = [("attempts", "5".to_string()), ("timeout", "none".to_string())];
+        let help = Cli::command_with_defaults(&defaults).render_help().to_string();
+        let headings: Vec<&str> = help
+            .lines()
+            .filter(|l| l.ends_with(':') && !l.starts_with(' '))
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                "Options:",
+                "Matching:",
+                "Schedule:",
+                "Process:",
+                "Hooks:",
+                "Output:",
+                "Configuration:",
+                "Examples:"
+            ]
+        );
+        assert!(help.contains("first one included; 0 means no limit. [default: 5]") || help.contains("[default: 5]"));
     }
 
     #[test]

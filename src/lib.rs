@@ -55,8 +55,9 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failu
     let help_defaults: Vec<(&'static str, String)> = defaults
         .keys()
         .into_iter()
-        .filter(|(key, _)| !matches!(*key, "foreground" | "hold_stdout" | "quiet" | "verbose"))
         .map(|(key, value)| (key, report::value_text(key, value)))
+        // A flag that is off unless given says nothing of its default.
+        .filter(|(_, text)| text != "false")
         .collect();
     let cli = match Cli::parse(args, &help_defaults).map_err(|e| (e, None))? {
         Parsed::Run(cli) => cli,
