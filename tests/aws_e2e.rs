@@ -4,6 +4,8 @@
 //! Without `aws` on PATH each test prints one `skipped: ...` line and passes,
 //! unless RETRY_ON_REQUIRE_AWS=1, in which case it fails.
 
+#[path = "support/aws_cli.rs"]
+mod aws_cli;
 #[path = "support/iam.rs"]
 mod iam;
 #[cfg(feature = "dynamodb")]
@@ -15,196 +17,16 @@ mod common {
     pub mod skip;
 }
 
-use common::command::{BIN, isolated, tempdir};
-use common::skip::available_or_skip;
+use aws_cli::{Run, Running, aws, retry_on, run, run_with_stdin, spawn};
+use common::command::tempdir;
 use iam::{Config, Outcome, Server};
 use std::io::Write;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
-/// Per process. The AWS CLI takes ~0.5-1 s to start; this is very generous.
-const TIMEOUT: Duration = Duration::from_secs(240);
 const CONFLICT_LINE: &str = "An error occurred (ConcurrentModification) when calling the UpdateUser operation: ";
 
-// ------------------------------------------------------------ skipping
-
-fn aws_on_path() -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join("aws"))
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
-}
-
-/// True when the test can run; see [`available_or_skip`].
 fn have_aws() -> bool {
-    available_or_skip(
-        aws_on_path(),
-        "RETRY_ON_REQUIRE_AWS",
-        "the AWS CLI end-to-end tests",
-        "the AWS CLI ('aws') is not on PATH",
-        "run `bash .ci/install-awscli` and put the directory it prints first on PATH",
-    )
-}
-
-// ------------------------------------------------------------ commands
-
-/// `program` (`aws`, or retry-on running it) isolated like every command of
-/// the tests (which keeps out the user's AWS_* settings and proxies too),
-/// with the environment `aws` needs: dummy credentials, no profile or config
-/// files, no retry settings, no proxy for the local endpoint.
-fn with_aws_env(program: &str) -> Command {
-    let mut cmd = isolated(program);
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_PAGER", "")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    cmd
-}
-
-/// `aws --endpoint-url URL iam ARGS...`
-fn aws_argv(srv: &Server, args: &[&str]) -> Vec<String> {
-    let mut v = vec![
-        "aws".to_string(),
-        "--endpoint-url".to_string(),
-        srv.url(),
-        "iam".to_string(),
-    ];
-    v.extend(args.iter().map(|s| s.to_string()));
-    v
-}
-
-/// The AWS CLI alone.
-fn aws(srv: &Server, args: &[&str]) -> Command {
-    let argv = aws_argv(srv, args);
-    let mut cmd = with_aws_env(&argv[0]);
-    cmd.args(&argv[1..]);
-    cmd
-}
-
-/// `retry-on OPTS... -- aws --endpoint-url URL iam ARGS...`
-fn retry_on(srv: &Server, opts: &[&str], args: &[&str]) -> Command {
-    let mut cmd = with_aws_env(BIN);
-    cmd.args(opts).arg("--").args(aws_argv(srv, args));
-    cmd
-}
-
-// ------------------------------------------------------------ running
-
-#[derive(Debug)]
-struct Run {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn code(&self) -> i32 {
-        self.status
-            .code()
-            .unwrap_or_else(|| panic!("{} was killed by a signal: {:?}\n{}", self.what, self.status, self))
-    }
-    fn assert_success(&self) {
-        assert!(self.status.success(), "{} failed\n{}", self.what, self);
-    }
-    /// Lines of stderr equal to, or starting with, `prefix`.
-    fn stderr_lines_starting(&self, prefix: &str) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with(prefix)).collect()
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--- {} ({:?})\n--- stdout:\n{}--- stderr:\n{}---",
-            self.what, self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-/// A started process, waited on by a helper thread; a watchdog kills it
-/// after TIMEOUT.
-struct Running {
-    what: String,
-    pid: u32,
-    rx: mpsc::Receiver<std::io::Result<std::process::Output>>,
-    deadline: Instant,
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-fn spawn(mut cmd: Command, stdin: Option<Vec<u8>>) -> Running {
-    let what = describe(&cmd);
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    if let Some(data) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        thread::spawn(move || {
-            // The child may legitimately exit without reading everything.
-            let _ = pipe.write_all(&data);
-            // Dropping `pipe` closes it: EOF for the child.
-        });
-    }
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    Running {
-        what,
-        pid,
-        rx,
-        deadline: Instant::now() + TIMEOUT,
-    }
-}
-
-impl Running {
-    fn wait(self) -> Run {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        match self.rx.recv_timeout(left) {
-            Ok(Ok(out)) => Run {
-                what: self.what,
-                status: out.status,
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            },
-            Ok(Err(e)) => panic!("waiting for {}: {e}", self.what),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
-                panic!("{} did not finish within {:?}; killed it", self.what, TIMEOUT);
-            }
-        }
-    }
-}
-
-fn run(cmd: Command) -> Run {
-    spawn(cmd, None).wait()
-}
-
-fn run_with_stdin(cmd: Command, stdin: &[u8]) -> Run {
-    spawn(cmd, Some(stdin.to_vec())).wait()
+    aws_cli::have_aws("the AWS CLI end-to-end tests")
 }
 
 fn user_path(srv: &Server, user: &str) -> String {
@@ -358,7 +180,7 @@ fn concurrent_writers_with(srv: &Server, opts: &[&str], env: &[(&str, &str)]) ->
         .map(|p| {
             let mut cmd = retry_on(srv, opts, &["update-user", "--user-name", "alice", "--new-path", p]);
             cmd.envs(env.iter().copied());
-            spawn(cmd, None)
+            spawn(cmd)
         })
         .collect();
     let runs: Vec<Run> = running.into_iter().map(Running::wait).collect();

@@ -31,6 +31,8 @@
 //! Without `aws` on PATH each test prints one `skipped: ...` line and passes,
 //! unless RETRY_ON_REQUIRE_AWS=1, in which case it fails.
 
+#[path = "support/aws_cli.rs"]
+mod aws_cli;
 #[path = "support/iam.rs"]
 mod iam;
 
@@ -39,18 +41,12 @@ mod common {
     pub mod skip;
 }
 
-use common::command::{BIN, isolated, tempdir};
-use common::skip::available_or_skip;
+use aws_cli::{Run, TIMEOUT, aws_argv, run, spawn};
+use common::command::{BIN, tempdir};
 use iam::{Config, Lost, Outcome, Server};
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
-
-/// Per process, and per wait for a file. The AWS CLI takes ~0.8 s to start
-/// on 2 shared cores; this is very generous.
-const TIMEOUT: Duration = Duration::from_secs(240);
+use std::process::Command;
+use std::time::Duration;
 
 /// What `-P aws` matches for the failures the endpoint produces here (the
 /// emulated retry loop uses it the way retry-on uses the profile).
@@ -59,76 +55,31 @@ const TRANSIENT: &str = r"An error occurred \((InternalFailure|ConcurrentModific
 /// retry-on's options in every run: the aws profile, with a short schedule.
 const SHORT: [&str; 4] = ["-P", "aws", "-d", "100ms"];
 
-// ------------------------------------------------------------ skipping
+// ------------------------------------------------------------ commands
 
-fn aws_on_path() -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join("aws"))
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
+/// The AWS CLI's own retries off (one HTTP request per `aws` call), so that
+/// every count is about retry-on. Hooks inherit this.
+fn retries_off(mut cmd: Command) -> Command {
+    cmd.env("AWS_RETRY_MODE", "standard").env("AWS_MAX_ATTEMPTS", "1");
+    cmd
 }
 
 fn have_aws() -> bool {
-    available_or_skip(
-        aws_on_path(),
-        "RETRY_ON_REQUIRE_AWS",
-        "the hooks end-to-end tests",
-        "the AWS CLI ('aws') is not on PATH",
-        "run `bash .ci/install-awscli` and put the directory it prints first on PATH",
-    )
+    aws_cli::have_aws("the hooks end-to-end tests")
 }
 
-// ------------------------------------------------------------ commands
-
-/// `program` isolated like every command of the tests, with what `aws`
-/// needs: dummy credentials, no config files, no proxy for the endpoint,
-/// and the AWS CLI's own retries off (one HTTP request per `aws` call), so
-/// that every count is about retry-on. Hooks inherit this environment.
-fn with_aws_env(program: &str) -> Command {
-    let mut cmd = isolated(program);
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_PAGER", "")
-        .env("AWS_RETRY_MODE", "standard")
-        .env("AWS_MAX_ATTEMPTS", "1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost");
-    cmd
-}
-
-fn aws_argv(srv: &Server, args: &[&str]) -> Vec<String> {
-    let mut v = vec![
-        "aws".to_string(),
-        "--endpoint-url".to_string(),
-        srv.url(),
-        "iam".to_string(),
-    ];
-    v.extend(args.iter().map(|s| s.to_string()));
-    v
-}
-
-/// The AWS CLI alone.
+/// The AWS CLI alone, its own retries off.
 fn aws(srv: &Server, args: &[&str]) -> Command {
-    let argv = aws_argv(srv, args);
-    let mut cmd = with_aws_env(&argv[0]);
-    cmd.args(&argv[1..]);
-    cmd
+    retries_off(aws_cli::aws(srv, args))
 }
 
-/// `retry-on OPTS... -- aws --endpoint-url URL iam ARGS...`
+/// `retry-on OPTS... -- aws …`, the AWS CLI's own retries off.
 fn retry_on(srv: &Server, opts: &[&str], args: &[&str]) -> Command {
-    let mut cmd = with_aws_env(BIN);
-    cmd.args(opts).arg("--").args(aws_argv(srv, args));
-    cmd
+    retries_off(aws_cli::retry_on(srv, opts, args))
+}
+
+fn with_aws_env(program: &str) -> Command {
+    retries_off(aws_cli::with_aws_env(program))
 }
 
 /// `retry-on OPTS... -- sh -c SCRIPT`
@@ -164,152 +115,6 @@ fn sq(s: impl AsRef<str>) -> String {
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
-}
-
-// ------------------------------------------------------------ running
-
-#[derive(Debug)]
-struct Run {
-    what: String,
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn code(&self) -> i32 {
-        self.status
-            .code()
-            .unwrap_or_else(|| panic!("{} was killed by a signal: {:?}\n{}", self.what, self.status, self))
-    }
-    fn assert_success(&self) {
-        assert!(self.status.success(), "{} failed\n{}", self.what, self);
-    }
-    fn stderr_lines_starting(&self, prefix: &str) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with(prefix)).collect()
-    }
-    /// retry-on's `attempt N failed (…); check passed, not retrying` lines.
-    fn check_passed_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("retry-on: attempt ") && l.ends_with("; check passed, not retrying"))
-            .collect()
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--- {} ({:?})\n--- stdout:\n{}--- stderr:\n{}---",
-            self.what, self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-/// A started process, waited on by a helper thread; killed after TIMEOUT.
-struct Running {
-    what: String,
-    pid: u32,
-    rx: mpsc::Receiver<std::io::Result<std::process::Output>>,
-    deadline: Instant,
-    done: Option<std::process::Output>,
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-fn spawn(mut cmd: Command) -> Running {
-    let what = describe(&cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    Running {
-        what,
-        pid,
-        rx,
-        deadline: Instant::now() + TIMEOUT,
-        done: None,
-    }
-}
-
-impl Running {
-    /// True once the process has exited (without blocking).
-    fn exited(&mut self) -> bool {
-        if self.done.is_none()
-            && let Ok(out) = self.rx.try_recv()
-        {
-            self.done = Some(out.unwrap_or_else(|e| panic!("waiting for {}: {e}", self.what)));
-        }
-        self.done.is_some()
-    }
-
-    fn kill(&self) {
-        let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
-    }
-
-    fn wait(mut self) -> Run {
-        let out = match self.done.take() {
-            Some(out) => out,
-            None => {
-                let left = self.deadline.saturating_duration_since(Instant::now());
-                match self.rx.recv_timeout(left) {
-                    Ok(Ok(out)) => out,
-                    Ok(Err(e)) => panic!("waiting for {}: {e}", self.what),
-                    Err(_) => {
-                        self.kill();
-                        panic!("{} did not finish within {:?}; killed it", self.what, TIMEOUT);
-                    }
-                }
-            }
-        };
-        Run {
-            what: self.what,
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Waits until `file` exists (what a hook of this process creates).
-    /// Panics, with the process's output, if it exits first or TIMEOUT
-    /// passes.
-    fn wait_for_file(mut self, file: &Path) -> Running {
-        loop {
-            if file.exists() {
-                return self;
-            }
-            if self.exited() {
-                let run = self.wait();
-                panic!("{} ended before {} appeared\n{run}", run.what, file.display());
-            }
-            if Instant::now() > self.deadline {
-                self.kill();
-                panic!(
-                    "{} did not appear within {:?}; killed {}",
-                    file.display(),
-                    TIMEOUT,
-                    self.what
-                );
-            }
-            // Polling for the file, not timing anything.
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn run(cmd: Command) -> Run {
-    spawn(cmd).wait()
 }
 
 fn read_lines(p: &Path) -> Vec<String> {
