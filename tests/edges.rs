@@ -197,13 +197,19 @@ fn the_command_dies_with_a_sigkilled_retry_on() {
     assert!(!marker.exists());
 }
 
-/// `--lock-timeout 0` said "within 1ms"; it means "try once, do not wait".
-#[test]
-fn lock_timeout_zero_says_it_did_not_wait() {
+/// A lock file in a new directory, held by this test until the file drops.
+fn held_lock() -> (tempfile::TempDir, std::path::PathBuf, std::fs::File) {
     let dir = tempdir();
     let lock = dir.path().join("lock");
     let holder = std::fs::File::create(&lock).unwrap();
     holder.lock().unwrap();
+    (dir, lock, holder)
+}
+
+/// `--lock-timeout 0` said "within 1ms"; it means "try once, do not wait".
+#[test]
+fn lock_timeout_zero_says_it_did_not_wait() {
+    let (_dir, lock, _holder) = held_lock();
     retry_on()
         .arg("--lock")
         .arg(&lock)
@@ -219,10 +225,7 @@ fn lock_timeout_zero_says_it_did_not_wait() {
 /// lock-timeout message, and a signal there said "while waiting to retry".
 #[test]
 fn the_lock_wait_says_what_ended_it() {
-    let dir = tempdir();
-    let lock = dir.path().join("lock");
-    let holder = std::fs::File::create(&lock).unwrap();
-    holder.lock().unwrap();
+    let (_dir, lock, _holder) = held_lock();
     retry_on()
         .arg("--lock")
         .arg(&lock)
@@ -312,9 +315,7 @@ fn the_json_log_ends_every_run_with_the_exit_code_it_exits_with() {
     let dir = tempdir();
     let not_executable = dir.path().join("not-executable");
     std::fs::write(&not_executable, "echo hi\n").unwrap();
-    let lock = dir.path().join("lock");
-    let holder = std::fs::File::create(&lock).unwrap();
-    holder.lock().unwrap();
+    let (_lock_dir, lock, _holder) = held_lock();
     let runs: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--", "no-such-command-anywhere"], "cannot_run"),
         (vec!["--", not_executable.to_str().unwrap()], "cannot_run"),
