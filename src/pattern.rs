@@ -182,7 +182,7 @@ impl PatternSet {
         }
         let mut weight: u64 = 0;
         for spec in specs.iter().filter(|spec| !spec.trusted) {
-            weight = weight.saturating_add(match spec.fixed {
+            weight = weight.saturating_add(match spec.fixed || is_plain_text(&spec.text) {
                 true => spec.text.len() as u64,
                 false => size_bound(&spec.parse()?),
             });
@@ -341,6 +341,13 @@ impl Matcher {
         let group = regex.captures_at(line, from)?.get(1)?;
         Some(String::from_utf8_lossy(group.as_bytes()).into_owned())
     }
+}
+
+/// Whether a pattern has no regex syntax at all (`ConcurrentModification`),
+/// so that it is valid without parsing: a parse costs about a thousand
+/// instructions per character, and a list may hold thousands of patterns.
+fn is_plain_text(pattern: &str) -> bool {
+    !pattern.chars().any(regex_syntax::is_meta_character)
 }
 
 /// The [`size_bound`] of a list above which it is compiled at once rather
@@ -732,6 +739,15 @@ mod tests {
             let set = PatternSet::compile(&specs, "-p").unwrap().unwrap();
             assert!(set.matcher.get().is_none(), "{pattern} compiled at once");
             set.compile_now().unwrap();
+        }
+    }
+
+    #[test]
+    fn plain_text_is_told_from_regex_syntax() {
+        assert!(is_plain_text("ServiceError0042: the request was refused"));
+        assert!(is_plain_text("Connection reset by peer"));
+        for pattern in ["a(b", r"\d", "x*", "a.b", "^a", "a|b", "(?x)a b", "a{2}", "[ab]", "a#b"] {
+            assert!(!is_plain_text(pattern), "{pattern}");
         }
     }
 
