@@ -7,6 +7,11 @@
 //! `$`, `\A` and `\z` are the line's start and end, however the command's
 //! writes were split.
 //!
+//! At start-up a list is only checked (parsed, not compiled): a bad pattern
+//! is an error before anything runs, and a command that writes nothing never
+//! pays for building the matcher, which the scan thread does when the first
+//! chunk arrives (chunks wait in its bounded channel meanwhile).
+//!
 //! Each list of patterns becomes one alternation that is run over whole
 //! buffers of complete lines at once (without their last newline, so that no
 //! empty line is made up after it); a hit there is confirmed on its line
