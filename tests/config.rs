@@ -307,7 +307,11 @@ fn a_bad_or_too_large_pattern_stops_the_run_before_the_command_starts() {
     let dir = tempdir();
     let marker = dir.path().join("ran");
     let touch = format!("touch {}; echo out >&2", marker.display());
-    let file = write(dir.path(), "c.toml", "[profile.p]\npatterns = [\"ok\", \"a{400000}\"]\n");
+    let file = write(
+        dir.path(),
+        "c.toml",
+        "[profile.p]\npatterns = [\"ok\", \"a{400000}\"]\n",
+    );
     retry_on()
         .args(["-p", "a(", "--", "sh", "-c", &touch])
         .assert()
