@@ -13,6 +13,7 @@ fn main() {
         true => revision(&dir),
         false => None,
     };
+    link_for_start_up();
     match revision {
         Some(revision) => println!("cargo:rustc-env=RETRY_ON_VERSION={version} ({revision})"),
         None => println!("cargo:rustc-env=RETRY_ON_VERSION={version}"),
@@ -44,4 +45,16 @@ fn revision(dir: &str) -> Option<String> {
         }
     }
     Some(revision)
+}
+
+/// On Linux with glibc, links the binary as a position-dependent executable
+/// (`-no-pie`): the dynamic loader then has no relocations of retry-on's own
+/// to apply at every start, and fewer pages are dirtied: about 50 fewer page
+/// faults and 0.2 ms less CPU per run here (bench/notes.md). The cost is ASLR
+/// for the binary's own code; the libraries, stack and heap stay randomised.
+fn link_for_start_up() {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
+        println!("cargo:rustc-link-arg-bin=retry-on=-no-pie");
+    }
 }

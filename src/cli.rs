@@ -287,18 +287,26 @@ pub enum Parsed {
 }
 
 impl Cli {
-    /// Parses the command line, with each option's default (from the
-    /// resolved settings' own defaults) added to its help.
+    /// Parses the command line. `--help` shows each option's default (from
+    /// the resolved settings' own defaults), which `defaults` works out only
+    /// then: building the help costs more than the rest of a run's start-up.
     pub fn parse(
         args: impl IntoIterator<Item = OsString>,
-        defaults: &[(&'static str, String)],
+        defaults: impl FnOnce() -> Vec<(&'static str, String)>,
     ) -> Result<Parsed, Error> {
-        let parsed = Cli::command_with_defaults(defaults)
-            .try_get_matches_from(args)
+        let args: Vec<OsString> = args.into_iter().collect();
+        let parsed = Cli::command()
+            .try_get_matches_from(&args)
             .and_then(|matches| Cli::from_arg_matches(&matches));
         match parsed {
             Ok(cli) => Ok(Parsed::Run(Box::new(cli))),
-            Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            Err(error) if error.kind() == ErrorKind::DisplayHelp => {
+                // Only the help shows the defaults: work them out now.
+                let help = Cli::command_with_defaults(&defaults()).try_get_matches_from(&args);
+                let _ = help.map_or_else(|help| help.print(), |_| error.print());
+                Ok(Parsed::Shown)
+            }
+            Err(error) if error.kind() == ErrorKind::DisplayVersion => {
                 let _ = error.print();
                 Ok(Parsed::Shown)
             }
@@ -306,8 +314,6 @@ impl Cli {
         }
     }
 
-    /// The clap definition, with each option's default added to its help:
-    /// what `--help`, the man page and the completions are made from.
     pub fn command_with_defaults(defaults: &[(&'static str, String)]) -> clap::Command {
         // `mut_args` keeps the flags in their order (`mut_arg` would move each to the end).
         Cli::command().mut_args(|arg| match defaults.iter().find(|(key, _)| arg.get_id() == *key) {

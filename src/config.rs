@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -70,13 +70,22 @@ struct Text {
     /// How messages name it: a file's path, or `built-in profile NAME`.
     name: String,
     body: Arc<str>,
+    built_in: bool,
+    /// Where each line starts, found once: every pattern is placed, and a
+    /// file may hold thousands.
+    line_starts: Arc<OnceLock<Vec<usize>>>,
 }
 
 impl Place for Text {
     /// `config NAME, line L, column C, key K`.
     fn place(&self, span: &Range<usize>, key: &str) -> String {
-        let (line, column) = line_and_column(&self.body, span.start);
+        let line_starts = self.line_starts.get_or_init(|| line_starts(&self.body));
+        let (line, column) = line_and_column_in(&self.body, line_starts, span.start);
         format!("config {}, line {line}, column {column}, key {key}", self.name)
+    }
+
+    fn built_in(&self) -> bool {
+        self.built_in
     }
 }
 
@@ -133,6 +142,8 @@ impl Catalog {
         let text = Text {
             name: path.display().to_string(),
             body: body.into(),
+            built_in: false,
+            line_starts: Arc::default(),
         };
         let file: UserFile = text.parse()?;
         if let Some(defaults) = &file.defaults
@@ -214,6 +225,8 @@ fn built_in(name: &str) -> Option<Text> {
     Some(Text {
         name: format!("built-in profile {name}"),
         body: (*body).into(),
+        built_in: true,
+        line_starts: Arc::default(),
     })
 }
 
@@ -295,10 +308,21 @@ fn read_config(path: &std::path::Path) -> Result<String, String> {
 
 /// The line and column (both from 1, the column in characters) of a byte offset.
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    line_and_column_in(text, &line_starts(text), offset)
+}
+
+/// As [`line_and_column`], with the text's [`line_starts`] already found.
+fn line_and_column_in(text: &str, line_starts: &[usize], offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let line = line_starts.partition_point(|&start| start <= offset).max(1);
+    (line, text[line_starts[line - 1]..offset].chars().count() + 1)
+}
+
+/// The byte offset where each line of `text` starts.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
+        .collect()
 }
 
 /// `config NAME, line L, column C, key K: message`.
@@ -328,6 +352,8 @@ mod tests {
         let text = Text {
             name: "t.toml".into(),
             body: text.into(),
+            built_in: false,
+            line_starts: Arc::default(),
         };
         match text.parse::<UserFile>() {
             Err(Error::Config(message)) => message,
@@ -360,6 +386,8 @@ mod tests {
         let text = Text {
             name: "t.toml".into(),
             body: "[profile.p]\npatterns = [\"ok\", \"(\"]\n".into(),
+            built_in: false,
+            line_starts: Arc::default(),
         };
         let file: UserFile = text.parse().unwrap();
         let layer = &file.profile["p"];

@@ -51,22 +51,14 @@ pub fn main() -> ExitCode {
 type Failure = (Error, Option<LogFormat>);
 
 fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failure> {
-    let defaults = Settings::defaults();
-    let help_defaults: Vec<(&'static str, String)> = defaults
-        .keys()
-        .into_iter()
-        .map(|(key, value)| (key, report::value_text(key, value)))
-        // A flag that is off unless given says nothing of its default.
-        .filter(|(_, text)| text != "false")
-        .collect();
-    let cli = match Cli::parse(args, &help_defaults).map_err(|e| (e, None))? {
+    let cli = match Cli::parse(args, help_defaults).map_err(|e| (e, None))? {
         Parsed::Run(cli) => cli,
         Parsed::Shown => return Ok(Exit::Code(0)),
     };
     if let Some(kind) = cli.generate {
         print(&cli::generate::generate(
             kind,
-            Cli::command_with_defaults(&help_defaults),
+            Cli::command_with_defaults(&help_defaults()),
         ));
         return Ok(Exit::Code(0));
     }
@@ -79,6 +71,18 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failu
     let settings = resolve(&cli, &catalog).map_err(|e| (e, typed_format))?;
     let format = Some(settings.output.log_format);
     run_resolved(&settings, cli.explain).map_err(|e| (e, format))
+}
+
+/// Each flag's default, as `--help` shows it: worked out only for the help,
+/// the man page and the completions, not on every run.
+fn help_defaults() -> Vec<(&'static str, String)> {
+    Settings::defaults()
+        .keys()
+        .into_iter()
+        .map(|(key, value)| (key, report::value_text(key, value)))
+        // A flag that is off unless given says nothing of its default.
+        .filter(|(_, text)| text != "false")
+        .collect()
 }
 
 /// Resolves the settings from the command line and the configuration.

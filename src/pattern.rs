@@ -7,6 +7,11 @@
 //! `$`, `\A` and `\z` are the line's start and end, however the command's
 //! writes were split.
 //!
+//! At start-up a list is only checked (parsed, not compiled): a bad pattern
+//! is an error before anything runs, and a command that writes nothing never
+//! pays for building the matcher, which the scan thread does when the first
+//! chunk arrives (chunks wait in its bounded channel meanwhile).
+//!
 //! Each list of patterns becomes one alternation that is run over whole
 //! buffers of complete lines at once (without their last newline, so that no
 //! empty line is made up after it); a hit there is confirmed on its line
@@ -18,11 +23,12 @@
 
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
-use regex_syntax::hir::Look;
+use regex_syntax::hir::{Hir, Look};
 
 /// How much of an unfinished line is kept between reads.
 pub const WINDOW: usize = 64 * 1024;
@@ -38,6 +44,8 @@ pub struct PatternSpec {
     pub origin: PatternOrigin,
     /// Which layer of settings it came from, for `--explain`.
     pub source: String,
+    /// From a built-in profile, which the tests compile: not checked again.
+    pub trusted: bool,
 }
 
 /// Where a pattern was written.
@@ -111,16 +119,28 @@ impl Patterns {
     }
 }
 
-/// A compiled list of patterns.
+/// A checked list of patterns. The matcher is built the first time it is
+/// needed (the first output to scan), not at start-up: a run whose command
+/// writes nothing never pays for it. Clones share the one matcher.
 #[derive(Clone, Debug)]
 pub struct PatternSet {
+    specs: Arc<[PatternSpec]>,
+    /// The option the list came from, for messages.
+    option: String,
+    /// Hint patterns: report what the capture group took.
+    captures: bool,
+    matcher: Arc<OnceLock<Result<Matcher, String>>>,
+}
+
+/// A list of patterns, compiled.
+#[derive(Debug)]
+struct Matcher {
     /// All the patterns as one alternation, to find candidates fast.
     any: Regex,
     each: Vec<Regex>,
     sources: Vec<String>,
     /// Some pattern reads the whole text's start or end: search each line alone.
     line_by_line: bool,
-    /// Hint patterns: report what the capture group took.
     captures: bool,
 }
 
@@ -135,21 +155,96 @@ pub struct Hit {
     pub captured: Option<String>,
 }
 
+impl PatternSpec {
+    /// The pattern as a regex: escaped when it is literal text.
+    fn regex_source(&self) -> String {
+        match self.fixed {
+            true => regex::escape(&self.text),
+            false => self.text.clone(),
+        }
+    }
+
+    /// Parses the pattern as the matcher will (bytes, multi-line), without
+    /// compiling it: the check a bad pattern fails before anything runs.
+    fn parse(&self) -> Result<Hir, String> {
+        regex_syntax::ParserBuilder::new()
+            .multi_line(true)
+            .case_insensitive(self.ignore_case)
+            .utf8(false)
+            .build()
+            .parse(&self.regex_source())
+            .map_err(|e| format!("{}: {e}", self.complaint("invalid regex")))
+    }
+}
+
 impl PatternSet {
-    /// Compiles `specs`; `option` names where they came from, for messages.
-    /// An empty list gives `None`.
+    /// Checks `specs` (a built-in profile's are trusted: tests compile them);
+    /// `option` names where they came from, for messages. An empty list
+    /// gives `None`.
     pub fn compile(specs: &[PatternSpec], option: &str) -> Result<Option<PatternSet>, String> {
         if specs.is_empty() {
             return Ok(None);
         }
+        let mut weight: u64 = 0;
+        for spec in specs.iter().filter(|spec| !spec.trusted) {
+            weight = weight.saturating_add(match spec.fixed || is_plain_text(&spec.text) {
+                true => spec.text.len() as u64,
+                false => size_bound(&spec.parse()?),
+            });
+        }
+        let set = PatternSet {
+            specs: specs.into(),
+            option: option.to_string(),
+            captures: false,
+            matcher: Arc::default(),
+        };
+        // A list that might pass the regex engine's size limit is compiled
+        // now, so that a refusal too comes before anything runs.
+        if weight > EAGER_ABOVE {
+            set.compile_now()?;
+        }
+        Ok(Some(set))
+    }
+
+    /// Checks `--retry-after` patterns, each of which must have exactly
+    /// one capture group: the wait the output asks for.
+    pub fn compile_hints(specs: &[PatternSpec]) -> Result<Option<PatternSet>, String> {
+        let Some(mut set) = PatternSet::compile(specs, "--retry-after")? else {
+            return Ok(None);
+        };
+        for spec in specs {
+            let groups = spec.parse()?.properties().explicit_captures_len();
+            if groups != 1 {
+                return Err(format!(
+                    "{}: it must have exactly one capture group, for the wait, and has {groups}",
+                    spec.complaint("retry-after pattern")
+                ));
+            }
+        }
+        set.captures = true;
+        Ok(Some(set))
+    }
+
+    /// The compiled patterns, built on first use; an error if they cannot
+    /// be (the whole list too large for the regex engine).
+    fn matcher(&self) -> Result<&Matcher, &String> {
+        self.matcher
+            .get_or_init(|| Matcher::build(&self.specs, &self.option, self.captures))
+            .as_ref()
+    }
+
+    /// Builds the matcher now rather than on first use.
+    pub fn compile_now(&self) -> Result<(), String> {
+        self.matcher().map(|_| ()).map_err(String::clone)
+    }
+}
+
+impl Matcher {
+    fn build(specs: &[PatternSpec], option: &str, captures: bool) -> Result<Matcher, String> {
         let mut each = Vec::with_capacity(specs.len());
         let mut alternation = Vec::with_capacity(specs.len());
         for spec in specs {
-            let source = if spec.fixed {
-                regex::escape(&spec.text)
-            } else {
-                spec.text.clone()
-            };
+            let source = spec.regex_source();
             let regex = RegexBuilder::new(&source)
                 .multi_line(true)
                 .case_insensitive(spec.ignore_case)
@@ -162,34 +257,13 @@ impl PatternSet {
             .multi_line(true)
             .build()
             .map_err(|e| format!("the patterns of {option} together are too large: {e}"))?;
-        let sources = specs.iter().map(|s| s.text.clone()).collect();
-        let line_by_line = specs.iter().any(anchored_to_haystack);
-        Ok(Some(PatternSet {
+        Ok(Matcher {
             any,
             each,
-            sources,
-            line_by_line,
-            captures: false,
-        }))
-    }
-
-    /// Compiles `--retry-after` patterns, each of which must have exactly
-    /// one capture group: the wait the output asks for.
-    pub fn compile_hints(specs: &[PatternSpec]) -> Result<Option<PatternSet>, String> {
-        let Some(mut set) = PatternSet::compile(specs, "--retry-after")? else {
-            return Ok(None);
-        };
-        for (spec, regex) in specs.iter().zip(&set.each) {
-            let groups = regex.captures_len() - 1;
-            if groups != 1 {
-                return Err(format!(
-                    "{}: it must have exactly one capture group, for the wait, and has {groups}",
-                    spec.complaint("retry-after pattern")
-                ));
-            }
-        }
-        set.captures = true;
-        Ok(Some(set))
+            sources: specs.iter().map(|s| s.text.clone()).collect(),
+            line_by_line: specs.iter().any(anchored_to_haystack),
+            captures,
+        })
     }
 
     /// The first match in `hay[start..]`: newline-separated lines, of which
@@ -200,7 +274,7 @@ impl PatternSet {
         self.find_from(hay, start, start, open_end).map(|(hit, _)| hit)
     }
 
-    /// The last match in `hay` (as for [`PatternSet::find`]): one per line at most.
+    /// The last match in `hay` (as for [`Matcher::find`]): one per line at most.
     fn find_last(&self, hay: &[u8], start: usize, open_end: bool) -> Option<Hit> {
         let mut from = start;
         let mut last = None;
@@ -264,13 +338,45 @@ impl PatternSet {
     }
 }
 
-impl PatternSet {
+impl Matcher {
     fn captured(&self, regex: &Regex, line: &[u8], from: usize) -> Option<String> {
         if !self.captures {
             return None;
         }
         let group = regex.captures_at(line, from)?.get(1)?;
         Some(String::from_utf8_lossy(group.as_bytes()).into_owned())
+    }
+}
+
+/// Whether a pattern has no regex syntax at all (`ConcurrentModification`),
+/// so that it is valid without parsing: a parse costs about a thousand
+/// instructions per character, and a list may hold thousands of patterns.
+fn is_plain_text(pattern: &str) -> bool {
+    !pattern.chars().any(regex_syntax::is_meta_character)
+}
+
+/// The [`size_bound`] of a list above which it is compiled at once rather
+/// than on first use. The regex engine refuses a pattern of about 350,000
+/// units (`a{350000}`, or `\w{400}` at 6,200 units each), so this leaves a
+/// margin of about 7.
+const EAGER_ABOVE: u64 = 50_000;
+
+/// An upper bound on the size of a pattern compiled, in units of about one
+/// literal byte: a Unicode class counts 8 per range (`\w`'s 770 ranges take
+/// the space of about 1,000 literal bytes), and a repetition its count times.
+fn size_bound(hir: &Hir) -> u64 {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(literal) => literal.0.len() as u64,
+        HirKind::Class(Class::Unicode(class)) => 8 * class.ranges().len() as u64,
+        HirKind::Class(Class::Bytes(class)) => class.ranges().len() as u64,
+        HirKind::Repetition(repetition) => {
+            let count = u64::from(repetition.max.unwrap_or(repetition.min).max(1)) + 1;
+            size_bound(&repetition.sub).saturating_mul(count)
+        }
+        HirKind::Capture(capture) => size_bound(&capture.sub).saturating_add(2),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().map(size_bound).fold(1, u64::saturating_add),
     }
 }
 
@@ -303,6 +409,8 @@ pub struct Scanner<'a> {
     carry: Vec<u8>,
     /// Whether `carry[0]` is only context: the byte before a truncated line's kept tail.
     carry_has_lead: bool,
+    /// Why a set could not be compiled, if one could not.
+    failed: Option<String>,
 }
 
 impl<'a> Scanner<'a> {
@@ -312,6 +420,7 @@ impl<'a> Scanner<'a> {
             hints: None,
             carry: Vec::new(),
             carry_has_lead: false,
+            failed: None,
         }
     }
 
@@ -380,13 +489,26 @@ impl<'a> Scanner<'a> {
 
     fn search(&mut self, hay: &[u8], start: usize, open_end: bool) {
         for (set, hit) in self.sets.iter_mut().flatten().filter(|(_, hit)| hit.is_none()) {
-            *hit = set.find(hay, start, open_end);
+            match set.matcher() {
+                Ok(matcher) => *hit = matcher.find(hay, start, open_end),
+                Err(why) => _ = self.failed.get_or_insert_with(|| why.clone()),
+            }
         }
-        if let Some((set, last)) = &mut self.hints
-            && let Some(hit) = set.find_last(hay, start, open_end)
-        {
-            *last = Some(hit);
+        if let Some((set, last)) = &mut self.hints {
+            match set.matcher() {
+                Ok(matcher) => {
+                    if let Some(hit) = matcher.find_last(hay, start, open_end) {
+                        *last = Some(hit);
+                    }
+                }
+                Err(why) => _ = self.failed.get_or_insert_with(|| why.clone()),
+            }
         }
+    }
+
+    /// Why a pattern set could not be compiled when it was first needed.
+    pub fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
     }
 
     /// Keeps an unfinished line bounded: once it passes twice the window,
@@ -411,6 +533,8 @@ pub struct Hits {
     pub abort: Option<Hit>,
     /// What the last hint line captured.
     pub hint: Option<String>,
+    /// Why a pattern set could not be compiled when the output first needed it.
+    pub failed: Option<String>,
 }
 
 /// How many buffers a [`ScanThread`] lets out at once: this bounds memory,
@@ -449,6 +573,7 @@ impl ScanThread {
                 retry: scanner.retry_hit().cloned(),
                 abort: scanner.abort_hit().cloned(),
                 hint: scanner.hint().map(str::to_string),
+                failed: scanner.failed().map(str::to_string),
             }
         })?;
         Ok(ScanThread {
@@ -502,6 +627,7 @@ mod tests {
             ignore_case,
             origin: PatternOrigin::Flag("--pattern"),
             source: "flag".into(),
+            trusted: false,
         }
     }
 
@@ -593,6 +719,46 @@ mod tests {
             err.starts_with("config f.toml, line 3, column 13, key patterns: invalid regex \"a(b\""),
             "{err}"
         );
+    }
+
+    /// Checking a list only parses it; the matcher is built when output
+    /// first needs it, and one the engine refuses is reported then.
+    #[test]
+    fn a_list_is_compiled_when_first_needed_and_a_refusal_is_reported() {
+        let s = set(&["Throttling"]);
+        assert!(s.matcher.get().is_none(), "compiled before any output");
+        assert_eq!(index(&s, &[b"(Throttling)\n"]), Some(0));
+        assert!(s.matcher.get().is_some());
+
+        let huge = PatternSet::compile(&[spec(r"\w{1000}{1000}", false, false)], "--pattern").unwrap_err();
+        assert!(huge.contains("exceeds size limit"), "refused at once: {huge}");
+    }
+
+    /// The bound that decides when to compile at once must stay above what
+    /// the engine takes: a list just under it compiles.
+    #[test]
+    fn a_list_just_under_the_eager_bound_compiles() {
+        for pattern in [r"\w{5}", "a{49990}", r"(?i)\w{3}[a-z]{40}"] {
+            let specs = [spec(pattern, false, false)];
+            assert!(size_bound(&specs[0].parse().unwrap()) <= EAGER_ABOVE, "{pattern}");
+            let set = PatternSet::compile(&specs, "-p").unwrap().unwrap();
+            assert!(set.matcher.get().is_none(), "{pattern} compiled at once");
+            set.compile_now().unwrap();
+        }
+    }
+
+    #[test]
+    fn plain_text_is_told_from_regex_syntax() {
+        assert!(is_plain_text("ServiceError0042: the request was refused"));
+        assert!(is_plain_text("Connection reset by peer"));
+        for pattern in ["a(b", r"\d", "x*", "a.b", "^a", "a|b", "(?x)a b", "a{2}", "[ab]", "a#b"] {
+            assert!(!is_plain_text(pattern), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn a_bytes_pattern_that_is_not_utf8_is_valid() {
+        assert_eq!(index(&set(&[r"(?-u:\xFF)x"]), &[b"a\xFFx\n"]), Some(0));
     }
 
     #[test]

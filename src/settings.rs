@@ -47,6 +47,12 @@ impl fmt::Display for Source {
 pub trait Place {
     /// Where the value at byte range `span`, under `key`, was: for messages.
     fn place(&self, span: &Range<usize>, key: &str) -> String;
+
+    /// Whether the text ships with retry-on (a built-in profile), whose
+    /// patterns the tests compile, so that they need no check at run time.
+    fn built_in(&self) -> bool {
+        false
+    }
 }
 
 /// A layer of settings, where it came from, and the text it was read from
@@ -106,6 +112,7 @@ impl Layers<'_> {
                     ignore_case,
                     origin,
                     source: placed.source.to_string(),
+                    trusted: placed.text.is_some_and(|text| text.built_in()),
                 });
             }
         }

@@ -298,6 +298,36 @@ fn a_bad_regex_in_a_config_file_names_the_file_line_and_key() {
         .stderr(contains("invalid regex \"(\" in --abort-on"));
 }
 
+/// Patterns are compiled only when the command first writes, so start-up
+/// checks them instead: a pattern that does not parse, or that the regex
+/// engine would refuse as too large, must still stop retry-on before the
+/// command runs, with its place.
+#[test]
+fn a_bad_or_too_large_pattern_stops_the_run_before_the_command_starts() {
+    let dir = tempdir();
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}; echo out >&2", marker.display());
+    let file = write(
+        dir.path(),
+        "c.toml",
+        "[profile.p]\npatterns = [\"ok\", \"a{400000}\"]\n",
+    );
+    retry_on()
+        .args(["-p", "a(", "--", "sh", "-c", &touch])
+        .assert()
+        .code(125)
+        .stderr(contains("invalid regex \"a(\" in --pattern"));
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["-P", "p", "--", "sh", "-c", &touch])
+        .assert()
+        .code(125)
+        .stderr(contains("line 2, column 19, key patterns: invalid regex \"a{400000}\""))
+        .stderr(contains("size limit"));
+    assert!(!marker.exists(), "the command ran");
+}
+
 #[test]
 fn an_unknown_profile_lists_the_ones_that_exist() {
     let dir = tempdir();

@@ -284,3 +284,52 @@ fn abort_on_stops_known_permanent_failures() {
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+/// A run trusts a built-in profile's patterns and compiles them only when the
+/// command first writes something: so they must compile here, as they are and
+/// with `-i` or `-F` from the user's `[defaults]`, and be marked as trusted.
+#[test]
+fn every_built_in_profile_compiles_whatever_the_case_and_fixed_flags() {
+    for (name, _) in BUILT_IN_PROFILES {
+        let settings = settings(name);
+        for (ignore_case, fixed) in [(false, false), (true, false), (false, true)] {
+            let m = &settings.matching;
+            let adjust = |specs: &[PatternSpec]| -> Vec<PatternSpec> {
+                specs
+                    .iter()
+                    .map(|spec| {
+                        assert!(spec.trusted, "{name}: {:?} is not marked as built-in", spec.text);
+                        PatternSpec {
+                            ignore_case: spec.ignore_case || ignore_case,
+                            fixed: spec.fixed || fixed,
+                            ..spec.clone()
+                        }
+                    })
+                    .collect()
+            };
+            let (stderr, stdout, abort, hints) = (
+                adjust(&m.patterns),
+                adjust(&m.stdout_patterns),
+                adjust(&m.abort_on),
+                m.retry_after.clone(),
+            );
+            let patterns = Patterns::compile(
+                &PatternLists {
+                    stderr: &stderr,
+                    stdout: &stdout,
+                    abort: &abort,
+                    hints: &hints,
+                },
+                false,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            for set in [&patterns.stderr, &patterns.stdout, &patterns.abort, &patterns.hints]
+                .into_iter()
+                .flatten()
+            {
+                set.compile_now()
+                    .unwrap_or_else(|e| panic!("{name} (-i {ignore_case}, -F {fixed}): {e}"));
+            }
+        }
+    }
+}

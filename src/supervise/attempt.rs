@@ -165,6 +165,11 @@ impl<'a> AttemptState<'a> {
         let stderr_hits = self.stderr.finish();
         let stdout_hits = self.stdout.finish();
         self.life.settle(signals).await;
+        // A pattern list that parsed but that the regex engine refused to
+        // compile (too large), found when the output first needed it.
+        if let Some(why) = stderr_hits.failed.clone().or_else(|| stdout_hits.failed.clone()) {
+            return Err(Error::Usage(why));
+        }
         let status = self.life.status.expect("an attempt ends only after the command exits");
         let ending = ending(status);
         // The command died of SIGPIPE: was it retry-on's own output that closed?
