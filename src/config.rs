@@ -17,26 +17,35 @@ use crate::error::Error;
 use crate::parse::LogFormat;
 use crate::settings::{Layers, Place, Placed, Settings, Source};
 
+/// `(NAME, text)` of a built-in profile: `config/NAME.toml` as build.rs
+/// wrote it, with the same keys and values and no comments, which are most
+/// of each file and were most of what parsing it cost.
+macro_rules! profile {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!(env!("OUT_DIR"), "/profiles/", $name, ".toml")),
+        )
+    };
+}
+
 /// The built-in profiles, parsed by the same code as user files.
 pub const BUILT_IN_PROFILES: &[(&str, &str)] = &[
-    ("aws", include_str!("../config/aws.toml")),
-    (
-        "aws-eventual-consistency",
-        include_str!("../config/aws-eventual-consistency.toml"),
-    ),
-    ("curl", include_str!("../config/curl.toml")),
-    ("git", include_str!("../config/git.toml")),
-    ("apt", include_str!("../config/apt.toml")),
-    ("terraform", include_str!("../config/terraform.toml")),
-    ("kubectl", include_str!("../config/kubectl.toml")),
-    ("helm", include_str!("../config/helm.toml")),
-    ("npm", include_str!("../config/npm.toml")),
-    ("pip", include_str!("../config/pip.toml")),
-    ("cargo", include_str!("../config/cargo.toml")),
-    ("docker", include_str!("../config/docker.toml")),
-    ("gh", include_str!("../config/gh.toml")),
-    ("gcloud", include_str!("../config/gcloud.toml")),
-    ("az", include_str!("../config/az.toml")),
+    profile!("aws"),
+    profile!("aws-eventual-consistency"),
+    profile!("curl"),
+    profile!("git"),
+    profile!("apt"),
+    profile!("terraform"),
+    profile!("kubectl"),
+    profile!("helm"),
+    profile!("npm"),
+    profile!("pip"),
+    profile!("cargo"),
+    profile!("docker"),
+    profile!("gh"),
+    profile!("gcloud"),
+    profile!("az"),
 ];
 
 /// A user configuration file.
@@ -77,8 +86,12 @@ struct Text {
 }
 
 impl Place for Text {
-    /// `config NAME, line L, column C, key K`.
+    /// `config NAME, line L, column C, key K`; for a built-in profile, whose
+    /// text build.rs rewrote, `built-in profile NAME, key K`.
     fn place(&self, span: &Range<usize>, key: &str) -> String {
+        if self.built_in {
+            return format!("{}, key {key}", self.name);
+        }
         let line_starts = self.line_starts.get_or_init(|| line_starts(&self.body));
         let (line, column) = line_and_column_in(&self.body, line_starts, span.start);
         format!("config {}, line {line}, column {column}, key {key}", self.name)
@@ -426,6 +439,26 @@ mod tests {
             ..Layer::default()
         };
         assert_eq!(resolve(&chosen).output.log_format, LogFormat::Text);
+    }
+
+    /// build.rs rewrites each `config/NAME.toml` without its comments.
+    #[test]
+    fn each_built_in_profile_holds_exactly_its_file_s_keys_and_values() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let file: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let (_, text) = BUILT_IN_PROFILES.iter().find(|(n, _)| *n == name).expect("listed");
+            assert_eq!(toml::from_str::<toml::Table>(text).unwrap(), file, "{name}");
+            assert!(
+                !text.contains('#') || file.to_string().contains('#'),
+                "{name}: a comment is left"
+            );
+            files += 1;
+        }
+        assert_eq!(files, BUILT_IN_PROFILES.len());
     }
 
     #[test]

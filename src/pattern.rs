@@ -21,7 +21,6 @@
 //! bytes, so a match is found on a line of any length as long as the matched
 //! text itself is shorter than the window.
 
-use std::io;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -543,23 +542,41 @@ const IN_FLIGHT: usize = 4;
 
 /// A [`Scanner`] on a thread of its own, fed whole buffers, so that matching
 /// runs beside the passing on of the output instead of after it. The buffers
-/// come back for reuse.
+/// come back for reuse. The thread starts with the first buffer: a command
+/// that writes nothing costs no thread (start-up, bench/notes.md).
 pub struct ScanThread {
+    /// What to scan for, until the thread starts and takes it.
+    sets: Option<ScanSets>,
     chunks: Option<SyncSender<(Vec<u8>, usize)>>,
-    spare: Receiver<Vec<u8>>,
+    spare: Option<Receiver<Vec<u8>>>,
     allocated: usize,
     size: usize,
     worker: Option<JoinHandle<Hits>>,
+    /// Why the thread could not be started.
+    failed: Option<String>,
 }
 
+/// The retry, abort and hint patterns a [`ScanThread`] scans for.
+type ScanSets = (Option<PatternSet>, Option<PatternSet>, Option<PatternSet>);
+
 impl ScanThread {
-    /// Starts scanning for `retry`, `abort` and `hints`, with buffers of `size` bytes.
-    pub fn start(
-        retry: Option<PatternSet>,
-        abort: Option<PatternSet>,
-        hints: Option<PatternSet>,
-        size: usize,
-    ) -> io::Result<ScanThread> {
+    /// Scans for `retry`, `abort` and `hints`, with buffers of `size` bytes.
+    pub fn new(retry: Option<PatternSet>, abort: Option<PatternSet>, hints: Option<PatternSet>, size: usize) -> Self {
+        ScanThread {
+            sets: Some((retry, abort, hints)),
+            chunks: None,
+            spare: None,
+            allocated: 0,
+            size,
+            worker: None,
+            failed: None,
+        }
+    }
+
+    fn start(&mut self) {
+        let Some((retry, abort, hints)) = self.sets.take() else {
+            return;
+        };
         let (chunks, incoming) = sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
         let (give_back, spare) = sync_channel::<Vec<u8>>(IN_FLIGHT);
         let worker = std::thread::Builder::new().name("scan".into()).spawn(move || {
@@ -575,31 +592,36 @@ impl ScanThread {
                 hint: scanner.hint().map(str::to_string),
                 failed: scanner.failed().map(str::to_string),
             }
-        })?;
-        Ok(ScanThread {
-            chunks: Some(chunks),
-            spare,
-            allocated: 0,
-            size,
-            worker: Some(worker),
-        })
+        });
+        match worker {
+            Ok(worker) => {
+                self.worker = Some(worker);
+                self.chunks = Some(chunks);
+                self.spare = Some(spare);
+            }
+            Err(e) => self.failed = Some(format!("cannot start a thread to scan the output: {e}")),
+        }
     }
 
     /// A buffer to read into: one given back, a new one while fewer than
     /// [`IN_FLIGHT`] exist, or else the next one the scanner gives back.
     pub fn buffer(&mut self) -> Vec<u8> {
-        if let Ok(buffer) = self.spare.try_recv() {
+        if let Some(Ok(buffer)) = self.spare.as_ref().map(Receiver::try_recv) {
             return buffer;
         }
         if self.allocated < IN_FLIGHT {
             self.allocated += 1;
             return vec![0; self.size];
         }
-        self.spare.recv().unwrap_or_else(|_| vec![0; self.size])
+        match &self.spare {
+            Some(spare) => spare.recv().unwrap_or_else(|_| vec![0; self.size]),
+            None => vec![0; self.size],
+        }
     }
 
     /// Hands over the first `len` bytes of `buffer` for scanning.
     pub fn scan(&mut self, buffer: Vec<u8>, len: usize) {
+        self.start();
         if let Some(chunks) = &self.chunks {
             let _ = chunks.send((buffer, len));
         }
@@ -608,10 +630,22 @@ impl ScanThread {
     /// Waits for everything handed over to be scanned.
     pub fn finish(mut self) -> Hits {
         self.chunks = None;
-        self.worker
-            .take()
-            .and_then(|worker| worker.join().ok())
-            .unwrap_or_default()
+        let hits = self.worker.take().and_then(|worker| worker.join().ok());
+        Hits {
+            failed: self.failed.take(),
+            ..Default::default()
+        }
+        .or(hits)
+    }
+}
+
+impl Hits {
+    /// `other` if this holds no failure, else this.
+    fn or(self, other: Option<Hits>) -> Hits {
+        match (self.failed.is_some(), other) {
+            (false, Some(other)) => other,
+            _ => self,
+        }
     }
 }
 
@@ -812,13 +846,12 @@ mod tests {
 
     #[test]
     fn a_scan_thread_finds_hits_across_buffers_and_recycles_them() {
-        let mut scan = ScanThread::start(
+        let mut scan = ScanThread::new(
             Some(set(&["Concurrent Modification"])),
             Some(set(&["Denied"])),
             None,
             16,
-        )
-        .unwrap();
+        );
         for piece in [&b"x\nConcurr"[..], b"ent Mo", b"dificati", b"on\nok\n"] {
             let mut buffer = scan.buffer();
             assert_eq!(buffer.len(), 16);

@@ -196,6 +196,28 @@ fn built_in_a_git_checkout_the_version_names_the_revision() {
     ));
 }
 
+/// A Rust binary loads `libgcc_s.so.1` for its unwinder: one more library to
+/// map and relocate at every start, whose constructor probes the CPU again
+/// (`cpuid`, which a hypervisor may trap). build.rs links the unwinder from
+/// `libgcc_eh.a` instead, as `gcc -static-libgcc` does, where `cc` has it.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_binary_does_not_load_libgcc_s() {
+    let archive = Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .expect("cc, the linker, runs");
+    let archive = String::from_utf8_lossy(&archive.stdout).trim().to_string();
+    if !std::path::Path::new(&archive).is_absolute() {
+        return; // no libgcc_eh.a: build.rs leaves the unwinder to libgcc_s
+    }
+    let ldd = Command::new("ldd").arg(BIN).output().expect("ldd (glibc's) runs");
+    let libraries = String::from_utf8_lossy(&ldd.stdout);
+    assert!(ldd.status.success(), "{ldd:?}");
+    assert!(libraries.contains("libc.so"), "{libraries}");
+    assert!(!libraries.contains("libgcc_s"), "{libraries}");
+}
+
 #[test]
 fn bash_registers_a_completion() {
     let output = bash("source <(retry-on --generate complete-bash); complete -p retry-on");

@@ -63,11 +63,11 @@ impl<'a> AttemptState<'a> {
                     patterns.abort.as_ref(),
                     patterns.hints.as_ref(),
                 ],
-            )?,
+            ),
             stdout: Pump::new(
                 child.stdout.take(),
                 [stdout_retry.as_ref(), patterns.abort.as_ref(), patterns.hints.as_ref()],
-            )?,
+            ),
             stdout_sink: if merged { Sink::Both } else { Sink::Stdout },
             held_stdout: attempt.process.hold_stdout.then(SpillBuffer::new),
             output_closed: false,
@@ -166,7 +166,8 @@ impl<'a> AttemptState<'a> {
         let stdout_hits = self.stdout.finish();
         self.life.settle(signals).await;
         // A pattern list that parsed but that the regex engine refused to
-        // compile (too large), found when the output first needed it.
+        // compile (too large), found when the output first needed it, or no
+        // thread to scan it.
         if let Some(why) = stderr_hits.failed.clone().or_else(|| stdout_hits.failed.clone()) {
             return Err(Error::Usage(why));
         }

@@ -6,7 +6,6 @@ use std::os::fd::AsFd;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::console::{Sink, pass_on};
-use crate::error::Error;
 use crate::pattern::{Hits, PatternSet, ScanThread};
 use crate::platform::{grow_pipe, pending_bytes};
 
@@ -26,31 +25,33 @@ pub struct Pump<R> {
 }
 
 impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
-    pub fn new(pipe: Option<R>, sets: [Option<&PatternSet>; 3]) -> Result<Self, Error> {
+    pub fn new(pipe: Option<R>, sets: [Option<&PatternSet>; 3]) -> Self {
         let [retry, abort, hints] = sets;
         let Some(pipe) = pipe else {
-            return Ok(Pump {
+            return Pump {
                 pipe: None,
                 scan: None,
                 buf: Vec::new(),
                 owed: 0,
-            });
+            };
         };
         grow_pipe(pipe.as_fd(), PIPE_SIZE);
         let mut scan = match (retry, abort, hints) {
             (None, None, None) => None,
-            _ => Some(
-                ScanThread::start(retry.cloned(), abort.cloned(), hints.cloned(), READ_SIZE)
-                    .map_err(|e| Error::io("cannot start a thread to scan the output", e))?,
-            ),
+            _ => Some(ScanThread::new(
+                retry.cloned(),
+                abort.cloned(),
+                hints.cloned(),
+                READ_SIZE,
+            )),
         };
         let buf = scan.as_mut().map_or_else(|| vec![0u8; READ_SIZE], ScanThread::buffer);
-        Ok(Pump {
+        Pump {
             pipe: Some(pipe),
             scan,
             buf,
             owed: 0,
-        })
+        }
     }
 
     pub fn is_open(&self) -> bool {

@@ -99,3 +99,30 @@ fn stdin_feeders_of_ended_attempts_linger_no_more() {
     assert_eq!(lines.len(), 30, "{output:?}");
     assert!(lines.iter().all(|line| *line == lines[0]), "{stdout}");
 }
+
+/// With `-P aws`, every attempt used to start a thread to scan stderr, even
+/// when the command never wrote to it: a clone, a 2 MiB stack and a join on
+/// every run. The thread now starts with the first bytes, so a command that
+/// writes nothing to stderr sees retry-on with one thread; a line on stderr
+/// is still matched.
+#[test]
+fn a_command_that_writes_nothing_to_stderr_costs_no_scan_thread() {
+    let quiet = "echo threads $(ls /proc/$PPID/task | wc -l)";
+    let output = isolated(BIN)
+        .args(["-P", "aws", "-n", "1", "--", "sh", "-c", quiet])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "threads 1\n");
+
+    let conflict = "echo 'An error occurred (Throttling) when calling the X operation' >&2; exit 255";
+    let output = isolated(BIN)
+        .args(["-P", "aws", "-n", "2", "-d", "0", "--", "sh", "-c", conflict])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("attempt 1/2 failed (exit 255, matched \"An error occurred (Throttling)\"); retrying"),
+        "{stderr}"
+    );
+}
