@@ -3,6 +3,7 @@
 
 mod github;
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,9 @@ pub enum Verbosity {
 enum Meaning {
     /// A `-v` line: an attempt starts, a lock is awaited, a first attempt succeeded.
     Progress,
+    /// Said at normal verbosity, neither a retry nor a failure: how
+    /// `--on-giveup` ended, whose lease a lock waits for.
+    Note,
     /// An attempt failed and will be retried.
     Retrying,
     /// An attempt succeeded after others failed.
@@ -39,13 +43,15 @@ enum Meaning {
 }
 
 impl Meaning {
-    fn level(self) -> github::Level {
-        match self {
+    /// Its workflow command; `None` for a plain line of the log.
+    fn level(self) -> Option<github::Level> {
+        Some(match self {
+            Meaning::Note => return None,
             Meaning::Progress => github::Level::Debug,
             Meaning::Retrying => github::Level::Warning,
             Meaning::Recovered => github::Level::Notice,
             Meaning::Failed => github::Level::Error,
-        }
+        })
     }
 }
 
@@ -55,6 +61,10 @@ pub struct Reporter {
     format: LogFormat,
     attempts: u32,
     started: Instant,
+    /// The JSON log's last event (`give_up` or `success`), held back until
+    /// the run is over ([`Reporter::finish`]): `--on-giveup` and writing the
+    /// held stdout come after the decision, and may change the exit.
+    last_event: RefCell<Option<Value>>,
 }
 
 impl Reporter {
@@ -69,6 +79,17 @@ impl Reporter {
             format: output.log_format,
             attempts,
             started: Instant::now(),
+            last_event: RefCell::new(None),
+        }
+    }
+
+    /// The run is over and exits with `exit`: writes the JSON log's last
+    /// event, with the exit code the process exits with.
+    pub fn finish(&self, exit: Exit) {
+        if let Some(mut event) = self.last_event.take() {
+            event["exit_code"] = json!(exit.shell_code());
+            event["elapsed_ms"] = json!(self.started.elapsed().as_millis() as u64);
+            write_stderr(&format!("{event}\n"));
         }
     }
 
@@ -91,7 +112,7 @@ impl Reporter {
         match (self.format, holder) {
             (LogFormat::Json, _) => self.event("lock_wait", attempt, json!({ "lock": lock, "holder": holder })),
             (_, Some(holder)) => self.line(
-                Meaning::Progress,
+                Meaning::Note,
                 &format!(
                     "{}: waiting for the lock on {lock}, held by {holder}",
                     self.attempt(attempt)
@@ -279,6 +300,7 @@ impl Reporter {
             "hook": kind.key(),
             "exit_code": ending.code(),
             "timed_out": stopped == Some(Stop::Timeout),
+            "deadline": stopped == Some(Stop::Deadline),
             "duration_ms": took.as_millis() as u64,
         });
         match self.format {
@@ -286,10 +308,8 @@ impl Reporter {
             LogFormat::Text | LogFormat::Github => {
                 let said = kind == HookKind::OnGiveup || stopped == Some(Stop::Timeout);
                 if said || self.verbosity == Verbosity::Verbose {
-                    self.line(
-                        Meaning::Progress,
-                        &format!("{} {}", kind.flag(), hook_result(ending, stopped)),
-                    );
+                    let meaning = if said { Meaning::Note } else { Meaning::Progress };
+                    self.line(meaning, &format!("{} {}", kind.flag(), hook_result(ending, stopped)));
                 }
             }
         }
@@ -322,17 +342,15 @@ impl Reporter {
     }
 
     /// The held stdout (`--hold-stdout`) could not be written: its reader is gone.
-    pub fn held_output_lost(&self, error: &std::io::Error) {
+    pub fn held_output_lost(&self, attempt: u32, error: &std::io::Error) {
         let message = format!(
             "could not write the held stdout, its reader has gone ({error}); not retrying: its output was closed"
         );
         match self.format {
             LogFormat::Json => {
                 let exit_code = 128 + Signal::SIGPIPE as i32;
-                write_stderr(&format!(
-                    "{}\n",
-                    json!({ "event": "give_up", "reason": "output_closed", "message": message, "exit_code": exit_code })
-                ));
+                let data = json!({ "reason": "output_closed", "message": message, "exit_code": exit_code });
+                self.event("give_up", attempt, data);
             }
             LogFormat::Text | LogFormat::Github => self.line(Meaning::Failed, &message),
         }
@@ -444,13 +462,18 @@ impl Reporter {
         if let (Value::Object(all), Value::Object(more)) = (&mut object, data) {
             all.extend(more);
         }
-        write_stderr(&format!("{object}\n"));
+        match name {
+            // The latest wins: a held stdout that could not be written, or a
+            // signal during `--on-giveup`, is how the run really ended.
+            "give_up" | "success" => *self.last_event.borrow_mut() = Some(object),
+            _ => write_stderr(&format!("{object}\n")),
+        }
     }
 
     fn line(&self, meaning: Meaning, text: &str) {
-        match (self.verbosity, self.format) {
-            (Verbosity::Quiet, _) => {}
-            (_, LogFormat::Github) => write_stderr(&github::command(meaning.level(), text)),
+        match (self.verbosity, self.format, meaning.level()) {
+            (Verbosity::Quiet, _, _) => {}
+            (_, LogFormat::Github, Some(level)) => write_stderr(&github::command(level, text)),
             _ => write_stderr(&format!("retry-on: {text}\n")),
         }
     }
@@ -551,7 +574,7 @@ pub fn fatal(error: &Error, format: Option<LogFormat>) {
     match format {
         Some(LogFormat::Json) => {
             let reason = match error {
-                Error::NotFound { .. } | Error::MissingInterpreter { .. } | Error::NotExecutable { .. } => "cannot_run",
+                _ if error.is_cannot_run() => "cannot_run",
                 Error::LockTimeout { .. } => "lock_timeout",
                 _ => "error",
             };
@@ -559,7 +582,7 @@ pub fn fatal(error: &Error, format: Option<LogFormat>) {
                 json!({ "event": "give_up", "reason": reason, "message": error.to_string(), "exit_code": exit_code });
             write_stderr(&format!("{event}\n"));
         }
-        Some(LogFormat::Github) => write_stderr(&github::command(Meaning::Failed.level(), &error.to_string())),
+        Some(LogFormat::Github) => write_stderr(&github::command(github::Level::Error, &error.to_string())),
         Some(LogFormat::Text) | None => write_stderr(&format!("retry-on: {error}\n")),
     }
 }

@@ -324,7 +324,7 @@ impl Settings {
             matching: Matching::resolve(layers, &mut sources),
             schedule: Schedule::resolve(layers, &mut sources),
             process: Process::resolve(layers, &mut sources),
-            hooks: Hooks::resolve(layers, &mut sources),
+            hooks: Hooks::resolve(layers, &mut sources).without_empty(),
             output: Output::resolve(layers, &mut sources),
             sources,
         }
@@ -345,10 +345,25 @@ impl Settings {
         keys
     }
 
-    /// Settings that make no sense together: a message naming them.
+    /// Settings that make no sense together: a message naming them. (A
+    /// `--check ''` that unsets a profile's check unsets its `check_first` too.)
     pub fn contradiction(&self) -> Option<String> {
-        (self.hooks.check_first && self.hooks.check.is_none())
+        let no_check = self.hooks.check.is_none() && self.sources.of("check") == Source::BuiltIn;
+        (self.hooks.check_first && no_check)
             .then(|| "--check-first needs --check: the command that says whether the state already holds".to_string())
+    }
+}
+
+impl Hooks {
+    /// An empty hook (`--check ''`) is none: the way to unset a profile's.
+    fn without_empty(self) -> Hooks {
+        let set = |hook: Option<String>| hook.filter(|command| !command.trim().is_empty());
+        Hooks {
+            check: set(self.check),
+            on_retry: set(self.on_retry),
+            on_giveup: set(self.on_giveup),
+            ..self
+        }
     }
 }
 

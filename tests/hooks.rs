@@ -408,3 +408,210 @@ fn a_profile_may_set_hooks_and_list_profiles_says_so() {
         .code(0)
         .stderr(contains("check passed before the first attempt"));
 }
+
+/// `--on-giveup` was skipped, without a word, once the deadline had passed:
+/// the deadline is often why retry-on gives up. It now runs, bounded by
+/// `--hook-timeout` alone, whether the deadline stopped an attempt or a hook.
+#[test]
+fn on_giveup_runs_when_the_deadline_has_passed() {
+    let stopped_attempt = ["--max-time", "1s", "--", "sh", "-c", "echo ready >&2; sleep 30"];
+    let (reasons, exit) = giveup_reasons(&stopped_attempt);
+    assert_eq!((reasons, exit), (vec!["deadline 143".to_string()], 124));
+    let stopped_check = ["--max-time", "1s", "--check", "sleep 30", "--", "sh", "-c", "exit 4"];
+    let (reasons, exit) = giveup_reasons(&stopped_check);
+    assert_eq!((reasons, exit), (vec!["deadline 4".to_string()], 4));
+}
+
+/// The JSON log's last event is `give_up` (or `success`), with the code the
+/// process exits with, even when `--on-giveup` runs after the decision; and
+/// `hook_end` says how the hook ended.
+#[test]
+fn the_json_log_ends_with_give_up_after_on_giveup() {
+    let out = retry_on()
+        .args([
+            "--log-format",
+            "json",
+            "-n",
+            "1",
+            "--on-giveup",
+            "exit 3",
+            "--",
+            "false",
+        ])
+        .output()
+        .unwrap();
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["attempt_start", "attempt_end", "hook_start", "hook_end", "give_up"]
+    );
+    let hook_end = &events[3];
+    assert_eq!(hook_end["hook"], "on_giveup");
+    assert_eq!(hook_end["exit_code"], 3);
+    assert_eq!(hook_end["timed_out"], false);
+    assert_eq!(hook_end["deadline"], false);
+    assert!(hook_end["duration_ms"].is_u64());
+    assert_eq!(events[4]["exit_code"], 1);
+    assert_eq!(shell_code(out.status), 1);
+}
+
+/// `--check ''` passed every time (`sh -c ''` exits 0), so a failed command
+/// exited 0; and nothing could unset a profile's hook. An empty hook is none.
+#[test]
+fn an_empty_hook_is_none_and_unsets_a_profile_s() {
+    let dir = tempdir();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[profile.careful]\ncheck = \"exit 0\"\ncheck_first = true\non_retry = \"exit 1\"\n",
+    )
+    .unwrap();
+    retry_on()
+        .args(["-n", "2", "-d", "10ms", "--check", "", "--", "false"])
+        .assert()
+        .code(1)
+        .stderr(contains("check passed").not());
+    retry_on()
+        .arg("-c")
+        .arg(&config)
+        .args([
+            "-P",
+            "careful",
+            "-n",
+            "2",
+            "-d",
+            "10ms",
+            "--check",
+            "",
+            "--on-retry",
+            " ",
+        ])
+        .args(["--", "false"])
+        .assert()
+        .code(1)
+        .stderr(contains("attempt 2/2 failed (exit 1); giving up"));
+}
+
+/// On an abort, `RETRY_ON_MATCHED` held the retry pattern's text instead of
+/// the abort text that the message quotes; and `RETRY_ON_REASON` from retry-on's
+/// own environment showed through in `--check` and `--on-retry`.
+#[test]
+fn matched_is_the_quoted_text_and_reason_is_only_for_on_giveup() {
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    let record = |name: &str, code: i32| {
+        format!(
+            "echo \"{name} matched=$RETRY_ON_MATCHED reason=$RETRY_ON_REASON\" >> '{}'; exit {code}",
+            log.display()
+        )
+    };
+    retry_on()
+        .env("RETRY_ON_REASON", "outer")
+        .args(["-n", "2", "-d", "10ms", "-p", "busy", "--abort-on", "fatal"])
+        .args(["--check", &record("check", 1), "--on-retry", &record("on-retry", 0)])
+        .args(["--on-giveup", &record("on-giveup", 0)])
+        .args(["--", "sh", "-c"])
+        .arg("if [ $RETRY_ON_ATTEMPT = 1 ]; then echo busy >&2; else echo 'fatal: busy' >&2; fi; exit 4")
+        .assert()
+        .code(4)
+        .stderr(contains("matched abort pattern \"fatal\""));
+    let expected = [
+        "on-retry matched=busy reason=",
+        "check matched=busy reason=",
+        "on-giveup matched=fatal reason=abort",
+    ];
+    assert_eq!(log_lines(&log), expected);
+}
+
+/// A hook that the system refuses to start (here an argument longer than
+/// the kernel takes, E2BIG) is retry-on's own failure, with the hook shortened.
+#[test]
+fn a_hook_that_cannot_start_is_retry_on_s_own_failure() {
+    let dir = tempdir();
+    let config = dir.path().join("c.toml");
+    let huge = "x".repeat(200_000);
+    std::fs::write(&config, format!("[defaults]\non_retry = \"{huge}\"\n")).unwrap();
+    let out = retry_on()
+        .arg("-c")
+        .arg(&config)
+        .args(["-d", "10ms", "--", "false"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shell_code(out.status), 125, "{stderr}");
+    assert!(stderr.contains("cannot run the hook \"xxxx"), "{stderr}");
+    assert!(stderr.contains("...\" with /bin/sh"), "{stderr}");
+    assert!(stderr.len() < 1000, "{stderr}");
+}
+
+/// Ctrl-C and HUP during a hook stop everything, as TERM does, and retry-on
+/// ends as if killed by the signal: 130 and 129.
+#[test]
+fn ctrl_c_and_hup_during_a_hook_end_the_run_as_that_signal() {
+    use nix::sys::signal::Signal;
+    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGHUP, 129)] {
+        let args = [
+            "-d",
+            "10ms",
+            "--on-retry",
+            "echo hook-ready >&2; sleep 30",
+            "--",
+            "sh",
+            "-c",
+            "exit 6",
+        ];
+        let mut run = start(&args, Stdio::null());
+        run.stderr.wait_for(|line| line == "hook-ready", BOUND);
+        run.signal(signal);
+        assert_eq!(shell_code(run.wait(BOUND)), code, "{signal}");
+        run.stderr.wait_for(
+            |line| line.contains(&format!("interrupted by {} during --on-retry", signal.as_str())),
+            BOUND,
+        );
+    }
+}
+
+/// A hook that ignores TERM when its time is up gets KILL `--kill-after` later.
+#[test]
+fn a_hook_that_ignores_term_is_killed_after_kill_after() {
+    let started = Instant::now();
+    retry_on()
+        .args(["-n", "1", "--hook-timeout", "300ms", "--kill-after", "500ms"])
+        .args(["--on-giveup", "trap '' TERM; sleep 30; sleep 30"])
+        .args(["--", "false"])
+        .timeout(BOUND)
+        .assert()
+        .code(1)
+        .stderr(contains("--on-giveup ran out of --hook-timeout (killed by SIGKILL)"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+}
+
+/// `--on-giveup`'s exit code is reported, and does not change retry-on's;
+/// a closed output is a reason of its own.
+#[test]
+fn on_giveup_s_code_is_said_and_a_closed_output_is_its_reason() {
+    retry_on()
+        .args(["-n", "1", "--on-giveup", "exit 9", "--", "false"])
+        .assert()
+        .code(1)
+        .stderr(contains("retry-on: --on-giveup exited 9"));
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    let hook = format!("echo \"$RETRY_ON_REASON\" >> '{}'", log.display());
+    let bin = common::command::BIN;
+    let pipeline = format!("'{bin}' -d 10ms --on-giveup \"$1\" -- yes | head -c 5 >/dev/null");
+    let out = common::command::isolated("sh")
+        .args(["-c", &pipeline, "sh", &hook])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(log_lines(&log), ["output-closed"]);
+}

@@ -1,6 +1,7 @@
 //! The hooks' part of the retry loop: `--check` (also `--check-first`),
 //! `--on-retry` and `--on-giveup`, each run as `sh -c CMD` by `supervise`
-//! and bounded by `--hook-timeout` and the `--max-time` deadline.
+//! and bounded by `--hook-timeout` and (but for `--on-giveup`) the
+//! `--max-time` deadline.
 
 use std::time::Instant;
 
@@ -13,44 +14,25 @@ use crate::settings::HookKind;
 use crate::signals::Signals;
 use crate::supervise::{Hook, HookEnd, run_hook};
 
-/// How a hook's run ends the run, if it does.
-enum Verdict {
+/// What a hook's end means for the run.
+enum HookVerdict {
     /// It exited 0.
     Passed,
     /// It failed, or ran out of its own time.
     Failed(HookEnd),
-    /// The run is over: a signal or the deadline stopped the hook.
-    Over(Exit),
+    /// A signal stopped it: the run is over, with this exit.
+    Interrupted(Exit),
+    /// The `--max-time` deadline stopped it: retry-on gives up, with this exit.
+    Deadline(Exit),
 }
 
 impl Run<'_> {
     /// `--check-first`: when the state already holds, the command never runs.
     pub(super) async fn check_first(&self, signals: &mut Signals) -> Result<Option<Exit>, Error> {
-        let (Some(command), true) = (&self.settings.hooks.check, self.settings.hooks.check_first) else {
+        if !self.settings.hooks.check_first {
             return Ok(None);
-        };
-        let last = Exit::Code(TIMED_OUT);
-        match self
-            .run_named(
-                HookKind::Check,
-                command,
-                At {
-                    number: 0,
-                    outcome: None,
-                    reason: None,
-                    last,
-                },
-                signals,
-            )
-            .await?
-        {
-            Verdict::Passed => {
-                self.reporter.check_passed_first();
-                Ok(Some(Exit::Code(0)))
-            }
-            Verdict::Failed(_) => Ok(None),
-            Verdict::Over(exit) => Ok(Some(exit)),
         }
+        self.check_at(0, None, signals).await
     }
 
     /// `--check`, after the wait and before attempt `number + 1`.
@@ -60,30 +42,37 @@ impl Run<'_> {
         failed: &Outcome,
         signals: &mut Signals,
     ) -> Result<Option<Exit>, Error> {
+        self.check_at(number, Some(failed), signals).await
+    }
+
+    /// `--check` after attempt `number` (0: before the first), which `failed`.
+    async fn check_at(
+        &self,
+        number: u32,
+        failed: Option<&Outcome>,
+        signals: &mut Signals,
+    ) -> Result<Option<Exit>, Error> {
         let Some(command) = &self.settings.hooks.check else {
             return Ok(None);
         };
-        let last = Exit::of(failed);
-        match self
-            .run_named(
-                HookKind::Check,
-                command,
-                At {
-                    number,
-                    outcome: Some(failed),
-                    reason: None,
-                    last,
-                },
-                signals,
-            )
-            .await?
-        {
-            Verdict::Passed => {
-                self.reporter.check_passed(number, failed);
+        let last = failed.map_or(Exit::Code(TIMED_OUT), Exit::of);
+        let at = At {
+            number,
+            outcome: failed,
+            reason: None,
+            last,
+        };
+        match self.run_named(HookKind::Check, command, at, signals).await? {
+            HookVerdict::Passed => {
+                match failed {
+                    Some(failed) => self.reporter.check_passed(number, failed),
+                    None => self.reporter.check_passed_first(),
+                }
                 Ok(Some(Exit::Code(0)))
             }
-            Verdict::Failed(_) => Ok(None),
-            Verdict::Over(exit) => Ok(Some(exit)),
+            HookVerdict::Failed(_) => Ok(None),
+            HookVerdict::Interrupted(exit) => Ok(Some(exit)),
+            HookVerdict::Deadline(exit) => self.gave_up_at_deadline(number, failed, exit, signals).await,
         }
     }
 
@@ -98,30 +87,36 @@ impl Run<'_> {
             return Ok(None);
         };
         let exit = Exit::of(failed);
-        match self
-            .run_named(
-                HookKind::OnRetry,
-                command,
-                At {
-                    number,
-                    outcome: Some(failed),
-                    reason: None,
-                    last: exit,
-                },
-                signals,
-            )
-            .await?
-        {
-            Verdict::Passed => Ok(None),
-            Verdict::Failed(end) => {
+        let at = At {
+            number,
+            outcome: Some(failed),
+            reason: None,
+            last: exit,
+        };
+        match self.run_named(HookKind::OnRetry, command, at, signals).await? {
+            HookVerdict::Passed => Ok(None),
+            HookVerdict::Failed(end) => {
                 self.reporter.on_retry_failed(number, failed, end.ending, end.stopped);
                 let hooked = self
                     .giveup_hook(number, "on-retry-failed", Some(failed), exit, signals)
                     .await?;
                 Ok(Some(hooked.unwrap_or(exit)))
             }
-            Verdict::Over(exit) => Ok(Some(exit)),
+            HookVerdict::Interrupted(exit) => Ok(Some(exit)),
+            HookVerdict::Deadline(exit) => self.gave_up_at_deadline(number, Some(failed), exit, signals).await,
         }
+    }
+
+    /// The deadline stopped a hook: retry-on gives up, and `--on-giveup` runs.
+    async fn gave_up_at_deadline(
+        &self,
+        number: u32,
+        failed: Option<&Outcome>,
+        exit: Exit,
+        signals: &mut Signals,
+    ) -> Result<Option<Exit>, Error> {
+        let hooked = self.giveup_hook(number, "deadline", failed, exit, signals).await?;
+        Ok(Some(hooked.unwrap_or(exit)))
     }
 
     /// `--on-giveup`, once, when retry-on gives up for a reason other than an
@@ -151,6 +146,8 @@ impl Run<'_> {
         error
     }
 
+    /// `--on-giveup`. It runs after retrying is over, so the deadline does not
+    /// bound it (it may be why retry-on gave up): `--hook-timeout` does.
     async fn giveup_hook(
         &self,
         number: u32,
@@ -162,9 +159,6 @@ impl Run<'_> {
         let Some(command) = &self.settings.hooks.on_giveup else {
             return Ok(None);
         };
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(None); // the deadline would stop it at once
-        }
         let at = At {
             number,
             outcome,
@@ -172,7 +166,7 @@ impl Run<'_> {
             last: exit,
         };
         match self.run_named(HookKind::OnGiveup, command, at, signals).await? {
-            Verdict::Over(Exit::Signal(signal)) => Ok(Some(Exit::Signal(signal))),
+            HookVerdict::Interrupted(exit) => Ok(Some(exit)),
             _ => Ok(None),
         }
     }
@@ -184,7 +178,7 @@ impl Run<'_> {
         command: &str,
         at: At<'_>,
         signals: &mut Signals,
-    ) -> Result<Verdict, Error> {
+    ) -> Result<HookVerdict, Error> {
         let At {
             number,
             outcome,
@@ -193,10 +187,14 @@ impl Run<'_> {
         } = at;
         let hooks = &self.settings.hooks;
         let timeout = hooks.hook_timeout.map(|t| (Instant::now() + t, Stop::Timeout));
+        let deadline = match kind {
+            HookKind::OnGiveup => None,
+            HookKind::Check | HookKind::OnRetry => self.deadline.map(|d| (d, Stop::Deadline)),
+        };
         let hook = Hook {
             command,
             env: hook_env(number, self.settings.schedule.attempts, outcome, last, reason),
-            stop_at: earliest(timeout, self.deadline.map(|d| (d, Stop::Deadline))),
+            stop_at: earliest(timeout, deadline),
             kill_after: self.settings.process.kill_after,
             child_signals: self.child_signals,
         };
@@ -208,14 +206,14 @@ impl Run<'_> {
             (Some(signal), _) => {
                 self.reporter
                     .interrupted(number, signal, &format!("during {}; not retrying", kind.flag()));
-                Verdict::Over(Exit::Signal(signal))
+                HookVerdict::Interrupted(Exit::Signal(signal))
             }
             (None, Some(Stop::Deadline)) => {
                 self.reporter.deadline_during_hook(kind, number, last);
-                Verdict::Over(last)
+                HookVerdict::Deadline(last)
             }
-            _ if end.succeeded() => Verdict::Passed,
-            _ => Verdict::Failed(end),
+            _ if end.succeeded() => HookVerdict::Passed,
+            _ => HookVerdict::Failed(end),
         })
     }
 }
@@ -240,8 +238,11 @@ fn hook_env(
     reason: Option<&'static str>,
 ) -> Vec<(&'static str, String)> {
     let exit_code = outcome.map_or(exit.shell_code(), |o| o.ending.code());
-    let matched = outcome.and_then(|o| o.retry_match.as_ref()).map(|m| m.text.clone());
-    let mut env = vec![
+    // The text the message quotes: what an abort pattern matched, if one did.
+    let matched = outcome
+        .and_then(|o| o.abort_match.as_ref().or(o.retry_match.as_ref()))
+        .map(|m| m.text.clone());
+    vec![
         ("RETRY_ON_ATTEMPT", number.to_string()),
         ("RETRY_ON_ATTEMPTS", attempts.to_string()),
         (
@@ -253,9 +254,7 @@ fn hook_env(
             },
         ),
         ("RETRY_ON_MATCHED", matched.unwrap_or_default()),
-    ];
-    if let Some(reason) = reason {
-        env.push(("RETRY_ON_REASON", reason.to_string()));
-    }
-    env
+        // Empty but for --on-giveup, so that no outer value shows through.
+        ("RETRY_ON_REASON", reason.unwrap_or_default().to_string()),
+    ]
 }

@@ -69,7 +69,9 @@ pub async fn retry(
         child_signals,
     };
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
-    run.go(&mut signals).await
+    let exit = run.go(&mut signals).await?;
+    run.reporter.finish(exit);
+    Ok(exit)
 }
 
 /// What comes after an attempt.
@@ -112,7 +114,7 @@ impl Run<'_> {
                 held,
             } = *retry;
             if let Some(exit) = self.on_retry(number, &failed, signals).await? {
-                return Ok(self.write_held(held.as_ref()).unwrap_or(exit));
+                return Ok(self.write_held(number, held.as_ref()).unwrap_or(exit));
             }
             self.reporter.sleeping(number, &failed, &reason, wait, asked);
             tokio::select! {
@@ -120,11 +122,11 @@ impl Run<'_> {
                 signal = signals.recv() => {
                     self.reporter.interrupted(number, signal, "while waiting to retry; not retrying");
                     // The attempt that ran last is the final one: its stdout is the output.
-                    return Ok(self.write_held(held.as_ref()).unwrap_or(Exit::Signal(signal)));
+                    return Ok(self.write_held(number, held.as_ref()).unwrap_or(Exit::Signal(signal)));
                 }
             }
             if let Some(exit) = self.check(number, &failed, signals).await? {
-                return Ok(self.write_held(held.as_ref()).unwrap_or(exit));
+                return Ok(self.write_held(number, held.as_ref()).unwrap_or(exit));
             }
         }
         unreachable!("attempts are counted without end")
@@ -170,11 +172,13 @@ impl Run<'_> {
                 held: ended.held,
             }))),
             Verdict::Succeeded => {
-                let exit = self.write_held(ended.held.as_ref());
+                let exit = self.write_held(number, ended.held.as_ref());
                 Ok(Step::Done(exit.unwrap_or(Exit::of(&ended.outcome))))
             }
             Verdict::GiveUp(why) => {
-                let exit = self.write_held(ended.held.as_ref()).unwrap_or(Exit::of(&ended.outcome));
+                let exit = self
+                    .write_held(number, ended.held.as_ref())
+                    .unwrap_or(Exit::of(&ended.outcome));
                 let hooked = self
                     .on_giveup(number, &why, Some(&ended.outcome), exit, signals)
                     .await?;
@@ -200,12 +204,12 @@ impl Run<'_> {
 
     /// Writes the final attempt's held stdout (`--hold-stdout`). When its
     /// reader has gone, the run ends as for a closed output: SIGPIPE.
-    fn write_held(&self, held: Option<&SpillBuffer>) -> Option<Exit> {
+    fn write_held(&self, number: u32, held: Option<&SpillBuffer>) -> Option<Exit> {
         let held = held?;
         let mut out = std::io::stdout().lock();
         match held.write_to(&mut out).and_then(|()| out.flush()) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.reporter.held_output_lost(&e);
+                self.reporter.held_output_lost(number, &e);
                 Some(Exit::Signal(nix::sys::signal::Signal::SIGPIPE))
             }
             _ => None,

@@ -64,9 +64,12 @@ pub async fn run_hook(hook: &Hook<'_>, signals: &mut Signals) -> Result<HookEnd,
         .stderr(Stdio::inherit())
         .process_group(0);
     spawn::prepare_child(&mut command, hook.child_signals, false);
-    let mut child = command
-        .spawn()
-        .map_err(|e| Error::io(format!("cannot run the hook {:?} with /bin/sh", hook.command), e))?;
+    let mut child = command.spawn().map_err(|e| {
+        Error::io(
+            format!("cannot run the hook {:?} with /bin/sh", shortened(hook.command)),
+            e,
+        )
+    })?;
     let group = ProcessGroup {
         leader: Pid::from_raw(child.id().unwrap_or(0) as i32),
         whole: true,
@@ -94,4 +97,12 @@ pub async fn run_hook(hook: &Hook<'_>, signals: &mut Signals) -> Result<HookEnd,
         interrupted: life.interrupted,
         took: began.elapsed(),
     })
+}
+
+/// A hook as messages quote it: a long one by its first 60 characters.
+fn shortened(command: &str) -> String {
+    match command.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}...", &command[..cut]),
+        None => command.to_string(),
+    }
 }
