@@ -156,13 +156,13 @@ fn times(d: f64, growth: f64) -> f64 {
 
 /// The wait when the output asked for `asked` and the schedule says
 /// `scheduled`: the longer of the two, under the cap.
-pub fn hinted(scheduled: Duration, asked: Duration, cap: Duration) -> Duration {
+pub(crate) fn hinted(scheduled: Duration, asked: Duration, cap: Duration) -> Duration {
     to_the_millisecond(scheduled.max(asked).min(cap))
 }
 
 /// A delay as it is printed and slept: to the millisecond, or to the
 /// microsecond below one.
-pub fn to_the_millisecond(d: Duration) -> Duration {
+pub(crate) fn to_the_millisecond(d: Duration) -> Duration {
     let millis = (d.as_nanos() + 500_000) / 1_000_000;
     if millis == 0 {
         return Duration::from_micros(((d.as_nanos() + 500) / 1_000) as u64);

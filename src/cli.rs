@@ -2,7 +2,7 @@
 //! are one field of [`Layer`], parsed by clap from the command line and by
 //! serde from a file, so an option is declared once. Clap stays here.
 
-pub mod generate;
+pub(crate) mod generate;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ killed by signal N.";
     after_help = EXAMPLES,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub flags: Layer,
     #[command(flatten)]
@@ -280,7 +280,7 @@ fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T>
 }
 
 /// What the command line asks for.
-pub enum Parsed {
+pub(crate) enum Parsed {
     Run(Box<Cli>),
     /// Help or the version, which clap has printed.
     Shown,
@@ -290,7 +290,7 @@ impl Cli {
     /// Parses the command line. `--help` shows each option's default (from
     /// the resolved settings' own defaults), which `defaults` works out only
     /// then: building the help costs more than the rest of a run's start-up.
-    pub fn parse(
+    pub(crate) fn parse(
         args: impl IntoIterator<Item = OsString>,
         defaults: impl FnOnce() -> Vec<(&'static str, String)>,
     ) -> Result<Parsed, Error> {
@@ -314,7 +314,7 @@ impl Cli {
         }
     }
 
-    pub fn command_with_defaults(defaults: &[(&'static str, String)]) -> clap::Command {
+    pub(crate) fn command_with_defaults(defaults: &[(&'static str, String)]) -> clap::Command {
         // `mut_args` keeps the flags in their order (`mut_arg` would move each to the end).
         Cli::command().mut_args(|arg| match defaults.iter().find(|(key, _)| arg.get_id() == *key) {
             Some((_, default)) => {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 /// Completes at `at`; never, for `None`. Made to sit in a `select!` beside
 /// the events it races.
-pub async fn alarm(at: Option<Instant>) {
+pub(crate) async fn alarm(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
@@ -13,7 +13,7 @@ pub async fn alarm(at: Option<Instant>) {
 }
 
 /// The earlier of two optional limits, each with what it means; the first wins a tie.
-pub fn earliest<T>(a: Option<(Instant, T)>, b: Option<(Instant, T)>) -> Option<(Instant, T)> {
+pub(crate) fn earliest<T>(a: Option<(Instant, T)>, b: Option<(Instant, T)>) -> Option<(Instant, T)> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
         (a, b) => a.or(b),

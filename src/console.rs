@@ -14,7 +14,7 @@ static MID_LINE: AtomicBool = AtomicBool::new(false);
 
 /// Where the command's output goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sink {
+pub(crate) enum Sink {
     Stdout,
     Stderr,
     /// Retry-on's stdout, which is also its stderr (`>log 2>&1`).
@@ -23,7 +23,7 @@ pub enum Sink {
 
 /// Passes the command's bytes on, and notes whether a line is left open
 /// where retry-on's own lines go.
-pub fn pass_on(sink: Sink, data: &[u8]) -> io::Result<()> {
+pub(crate) fn pass_on(sink: Sink, data: &[u8]) -> io::Result<()> {
     let written = match sink {
         Sink::Stdout | Sink::Both => write_fully(io::stdout().as_fd(), data),
         Sink::Stderr => write_fully(io::stderr().as_fd(), data),
@@ -38,7 +38,7 @@ pub fn pass_on(sink: Sink, data: &[u8]) -> io::Result<()> {
 
 /// Writes one of retry-on's own lines to stderr, in one write, on a line of
 /// its own even when the command left its last line unfinished.
-pub fn own_line(line: &str) {
+pub(crate) fn own_line(line: &str) {
     let text = match MID_LINE.swap(false, Ordering::Relaxed) {
         true => format!("\n{line}"),
         false => line.to_string(),

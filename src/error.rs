@@ -65,7 +65,7 @@ impl Error {
     }
 
     /// Whether the command could not be started at all (126, 127).
-    pub fn is_cannot_run(&self) -> bool {
+    pub(crate) fn is_cannot_run(&self) -> bool {
         matches!(
             self,
             Error::NotFound { .. } | Error::MissingInterpreter { .. } | Error::NotExecutable { .. }
@@ -74,11 +74,11 @@ impl Error {
 
     /// Whether the message is already a whole report (clap's), not a line
     /// for retry-on to prefix with its name.
-    pub fn is_rendered(&self) -> bool {
+    pub(crate) fn is_rendered(&self) -> bool {
         matches!(self, Error::Arguments(_))
     }
 
-    pub fn io(context: impl Into<String>, source: io::Error) -> Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
         Error::Io {
             context: context.into(),
             source,

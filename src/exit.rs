@@ -6,17 +6,17 @@ use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, raise, signal, sigprocmask};
 
 /// An attempt was stopped by `--timeout` or `--max-time`.
-pub const TIMED_OUT: u8 = 124;
+pub(crate) const TIMED_OUT: u8 = 124;
 /// retry-on itself failed: a bad flag, regex, duration or config file.
-pub const OWN_FAILURE: u8 = 125;
+pub(crate) const OWN_FAILURE: u8 = 125;
 /// The command was found but could not be executed.
-pub const CANNOT_EXECUTE: u8 = 126;
+pub(crate) const CANNOT_EXECUTE: u8 = 126;
 /// The command was not found.
-pub const NOT_FOUND: u8 = 127;
+pub(crate) const NOT_FOUND: u8 = 127;
 
 /// How retry-on ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     Code(u8),
     /// Die by this signal, as the command did, so that a shell sees 128+N
     /// and a script stops on Ctrl-C as it would without retry-on.
@@ -25,7 +25,7 @@ pub enum Exit {
 
 impl Exit {
     /// The status a shell reports for this exit (`$?`).
-    pub fn shell_code(self) -> i32 {
+    pub(crate) fn shell_code(self) -> i32 {
         match self {
             Exit::Code(code) => i32::from(code),
             Exit::Signal(signal) => 128 + signal as i32,
@@ -34,7 +34,7 @@ impl Exit {
 
     /// Ends the process this way: returns the code, or raises the signal on
     /// retry-on itself (with core dumps off, as GNU timeout does).
-    pub fn into_exit_code(self) -> ExitCode {
+    pub(crate) fn into_exit_code(self) -> ExitCode {
         if let Exit::Signal(sig) = self {
             let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
             // SAFETY: restoring the default disposition installs no handler.
@@ -51,7 +51,7 @@ impl Exit {
 
 impl Exit {
     /// How retry-on ends after this last attempt.
-    pub fn of(outcome: &crate::policy::Outcome) -> Exit {
+    pub(crate) fn of(outcome: &crate::policy::Outcome) -> Exit {
         use crate::policy::Ending;
         if outcome.interrupted == Some(Signal::SIGINT) {
             return Exit::Signal(Signal::SIGINT);

@@ -14,11 +14,11 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 /// The longest duration retry-on takes: 100 years. Longer ones are typing
 /// mistakes, and past it the sums of a schedule could overflow.
-pub const LONGEST: Duration = Duration::from_secs(3_155_760_000);
+pub(crate) const LONGEST: Duration = Duration::from_secs(3_155_760_000);
 
 /// A duration: humantime (`250ms`, `1m30s`) or a bare number of seconds
 /// (`2`, `0.5`), at most [`LONGEST`].
-pub fn duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
     let parsed = match trimmed.parse::<f64>() {
         Ok(seconds) if seconds.is_nan() || seconds < 0.0 => {
@@ -38,7 +38,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 
 /// Prints a duration in humantime form, rounded to the millisecond so that
 /// jittered values stay readable (`1s 234ms`, not nanoseconds).
-pub fn show_duration(d: Duration) -> String {
+pub(crate) fn show_duration(d: Duration) -> String {
     let millis = (d.as_nanos() + 500_000) / 1_000_000;
     if millis == 0 && !d.is_zero() {
         return humantime::format_duration(Duration::from_micros(d.as_micros() as u64)).to_string();
@@ -47,7 +47,7 @@ pub fn show_duration(d: Duration) -> String {
 }
 
 /// A comma-separated list of durations (`1s,5s,30s`).
-pub fn delay_list(text: &str) -> Result<Vec<Duration>, String> {
+pub(crate) fn delay_list(text: &str) -> Result<Vec<Duration>, String> {
     text.split(',')
         .map(|item| duration(item).map_err(|e| format!("in delay list {text:?}: {e}")))
         .collect()
@@ -101,7 +101,7 @@ impl fmt::Display for ExitCodes {
 }
 
 /// A signal given as `TERM`, `SIGTERM`, `term` or `15`.
-pub fn signal(text: &str) -> Result<Signal, String> {
+pub(crate) fn signal(text: &str) -> Result<Signal, String> {
     let trimmed = text.trim();
     let found = match trimmed.parse::<i32>() {
         Ok(number) => Signal::try_from(number).ok(),
@@ -119,7 +119,7 @@ pub fn signal(text: &str) -> Result<Signal, String> {
 }
 
 /// The name of a signal without its `SIG` prefix, as `kill -l` prints it.
-pub fn signal_name(signal: Signal) -> &'static str {
+pub(crate) fn signal_name(signal: Signal) -> &'static str {
     signal.as_str().trim_start_matches("SIG")
 }
 
@@ -209,7 +209,7 @@ pub enum LockTarget {
 
 impl LockTarget {
     /// Reads a `--lock` value that may be a path that is not UTF-8.
-    pub fn from_os(text: std::ffi::OsString) -> Result<LockTarget, String> {
+    pub(crate) fn from_os(text: std::ffi::OsString) -> Result<LockTarget, String> {
         match text.into_string() {
             Ok(text) => LockTarget::from_text(&text),
             Err(path) if path.is_empty() => Err("a lock cannot be empty".to_string()),

@@ -30,7 +30,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::hir::{Hir, Look};
 
 /// How much of an unfinished line is kept between reads.
-pub const WINDOW: usize = 64 * 1024;
+pub(crate) const WINDOW: usize = 64 * 1024;
 
 /// A pattern as the user gave it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,7 +113,7 @@ impl Patterns {
     }
 
     /// Whether the command's stderr must pass through retry-on to be scanned.
-    pub fn scans_stderr(&self) -> bool {
+    pub(crate) fn scans_stderr(&self) -> bool {
         self.stderr.is_some() || self.abort.is_some() || self.hints.is_some()
     }
 }
@@ -207,7 +207,7 @@ impl PatternSet {
 
     /// Checks `--retry-after` patterns, each of which must have exactly
     /// one capture group: the wait the output asks for.
-    pub fn compile_hints(specs: &[PatternSpec]) -> Result<Option<PatternSet>, String> {
+    pub(crate) fn compile_hints(specs: &[PatternSpec]) -> Result<Option<PatternSet>, String> {
         let Some(mut set) = PatternSet::compile(specs, "--retry-after")? else {
             return Ok(None);
         };
@@ -424,18 +424,18 @@ impl<'a> Scanner<'a> {
     }
 
     /// Also looks for the last line that hints at a wait.
-    pub fn with_hints(mut self, hints: Option<&'a PatternSet>) -> Self {
+    pub(crate) fn with_hints(mut self, hints: Option<&'a PatternSet>) -> Self {
         self.hints = hints.map(|s| (s, None));
         self
     }
 
     /// Whether a set is still looking for its first hit, or hints for their last.
-    pub fn is_searching(&self) -> bool {
+    pub(crate) fn is_searching(&self) -> bool {
         self.hints.is_some() || self.sets.iter().flatten().any(|(_, hit)| hit.is_none())
     }
 
     /// What the last hint captured.
-    pub fn hint(&self) -> Option<&str> {
+    pub(crate) fn hint(&self) -> Option<&str> {
         self.hints.as_ref()?.1.as_ref()?.captured.as_deref()
     }
 
@@ -506,7 +506,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Why a pattern set could not be compiled when it was first needed.
-    pub fn failed(&self) -> Option<&str> {
+    pub(crate) fn failed(&self) -> Option<&str> {
         self.failed.as_deref()
     }
 
@@ -527,7 +527,7 @@ impl<'a> Scanner<'a> {
 
 /// The first hits of a stream's two pattern sets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Hits {
+pub(crate) struct Hits {
     pub retry: Option<Hit>,
     pub abort: Option<Hit>,
     /// What the last hint line captured.
@@ -544,7 +544,7 @@ const IN_FLIGHT: usize = 4;
 /// runs beside the passing on of the output instead of after it. The buffers
 /// come back for reuse. The thread starts with the first buffer: a command
 /// that writes nothing costs no thread (start-up, bench/notes.md).
-pub struct ScanThread {
+pub(crate) struct ScanThread {
     /// What to scan for, until the thread starts and takes it.
     sets: Option<ScanSets>,
     chunks: Option<SyncSender<(Vec<u8>, usize)>>,
@@ -561,7 +561,12 @@ type ScanSets = (Option<PatternSet>, Option<PatternSet>, Option<PatternSet>);
 
 impl ScanThread {
     /// Scans for `retry`, `abort` and `hints`, with buffers of `size` bytes.
-    pub fn new(retry: Option<PatternSet>, abort: Option<PatternSet>, hints: Option<PatternSet>, size: usize) -> Self {
+    pub(crate) fn new(
+        retry: Option<PatternSet>,
+        abort: Option<PatternSet>,
+        hints: Option<PatternSet>,
+        size: usize,
+    ) -> Self {
         ScanThread {
             sets: Some((retry, abort, hints)),
             chunks: None,
@@ -605,7 +610,7 @@ impl ScanThread {
 
     /// A buffer to read into: one given back, a new one while fewer than
     /// [`IN_FLIGHT`] exist, or else the next one the scanner gives back.
-    pub fn buffer(&mut self) -> Vec<u8> {
+    pub(crate) fn buffer(&mut self) -> Vec<u8> {
         if let Some(Ok(buffer)) = self.spare.as_ref().map(Receiver::try_recv) {
             return buffer;
         }
@@ -620,7 +625,7 @@ impl ScanThread {
     }
 
     /// Hands over the first `len` bytes of `buffer` for scanning.
-    pub fn scan(&mut self, buffer: Vec<u8>, len: usize) {
+    pub(crate) fn scan(&mut self, buffer: Vec<u8>, len: usize) {
         self.start();
         if let Some(chunks) = &self.chunks {
             let _ = chunks.send((buffer, len));
@@ -628,7 +633,7 @@ impl ScanThread {
     }
 
     /// Waits for everything handed over to be scanned.
-    pub fn finish(mut self) -> Hits {
+    pub(crate) fn finish(mut self) -> Hits {
         self.chunks = None;
         let hits = self.worker.take().and_then(|worker| worker.join().ok());
         Hits {

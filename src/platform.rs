@@ -11,7 +11,7 @@ use nix::unistd::{Pid, tcgetpgrp, tcsetpgrp};
 
 /// Whether any process of the group is alive. Zombies do not count: init
 /// may take a while to reap orphans, and `kill(-pgid, 0)` still finds them.
-pub fn group_alive(pgid: Pid) -> bool {
+pub(crate) fn group_alive(pgid: Pid) -> bool {
     if killpg(pgid, None).is_err() {
         return false;
     }
@@ -49,7 +49,7 @@ fn living_member(_pgid: Pid) -> Option<bool> {
 
 /// Asks for a larger pipe, so that the command can write ahead while a
 /// chunk is passed on. Best effort: the default works too.
-pub fn grow_pipe(pipe: BorrowedFd<'_>, bytes: i32) {
+pub(crate) fn grow_pipe(pipe: BorrowedFd<'_>, bytes: i32) {
     #[cfg(target_os = "linux")]
     let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(bytes));
     #[cfg(not(target_os = "linux"))]
@@ -57,7 +57,7 @@ pub fn grow_pipe(pipe: BorrowedFd<'_>, bytes: i32) {
 }
 
 /// How many bytes are waiting to be read from a pipe (FIONREAD); 0 if unknown.
-pub fn pending_bytes(pipe: BorrowedFd<'_>) -> usize {
+pub(crate) fn pending_bytes(pipe: BorrowedFd<'_>) -> usize {
     let mut pending: nix::libc::c_int = 0;
     // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
     let ok = unsafe { nix::libc::ioctl(pipe.as_raw_fd(), nix::libc::FIONREAD, &mut pending) } == 0;
@@ -66,7 +66,7 @@ pub fn pending_bytes(pipe: BorrowedFd<'_>) -> usize {
 
 /// The signal that stopped process `pid`, if it is stopped, without reaping
 /// or consuming the stop (waitid with WNOWAIT).
-pub fn stopped_by(pid: Pid) -> Option<Signal> {
+pub(crate) fn stopped_by(pid: Pid) -> Option<Signal> {
     #[cfg(target_os = "linux")]
     {
         use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
@@ -84,13 +84,13 @@ pub fn stopped_by(pid: Pid) -> Option<Signal> {
 }
 
 /// The terminal's foreground process group.
-pub fn foreground_group(terminal: impl AsFd) -> Option<Pid> {
+pub(crate) fn foreground_group(terminal: impl AsFd) -> Option<Pid> {
     tcgetpgrp(terminal).ok()
 }
 
 /// Makes `group` the terminal's foreground group. From a background group
 /// this would stop retry-on with SIGTTOU, unless that is blocked meanwhile.
-pub fn set_foreground_group(terminal: impl AsFd, group: Pid) {
+pub(crate) fn set_foreground_group(terminal: impl AsFd, group: Pid) {
     let mut ttou = SigSet::empty();
     ttou.add(Signal::SIGTTOU);
     let mut old = SigSet::empty();
@@ -102,7 +102,7 @@ pub fn set_foreground_group(terminal: impl AsFd, group: Pid) {
 /// Whether retry-on's stdout and stderr are one open file (`>log 2>&1`, or
 /// one pipe), and not a terminal: then the command's writes to both must
 /// reach it in the order they were made.
-pub fn stdout_is_stderr() -> bool {
+pub(crate) fn stdout_is_stderr() -> bool {
     let (out, err) = (io::stdout(), io::stderr());
     if nix::unistd::isatty(&out).unwrap_or(false) {
         return false;
@@ -127,7 +127,7 @@ pub fn stdout_is_stderr() -> bool {
 
 /// Whether one of retry-on's own outputs is broken: a pipe or socket whose
 /// reader has gone.
-pub fn is_broken(output: BorrowedFd<'_>) -> bool {
+pub(crate) fn is_broken(output: BorrowedFd<'_>) -> bool {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let mut fds = [PollFd::new(output, PollFlags::POLLOUT)];
     let polled = poll(&mut fds, PollTimeout::ZERO).unwrap_or(0);
@@ -136,7 +136,7 @@ pub fn is_broken(output: BorrowedFd<'_>) -> bool {
 }
 
 /// Whether `signal` is ignored (as a parent such as `nohup` may leave it).
-pub fn is_ignored(signal: Signal) -> bool {
+pub(crate) fn is_ignored(signal: Signal) -> bool {
     let mut old = std::mem::MaybeUninit::<nix::libc::sigaction>::zeroed();
     // SAFETY: a null new action only reads the current one into `old`.
     let read = unsafe { nix::libc::sigaction(signal as i32, std::ptr::null(), old.as_mut_ptr()) };
@@ -149,7 +149,7 @@ pub fn is_ignored(signal: Signal) -> bool {
 /// would reap the command before retry-on could learn how it ended), and
 /// SIGXFSZ ignored, so that a full temporary file is a write error, not
 /// death. Returns the dispositions the command must get back.
-pub fn own_signal_dispositions() -> ChildSignals {
+pub(crate) fn own_signal_dispositions() -> ChildSignals {
     // SAFETY: setting the default disposition installs no handler.
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
     let restore_xfsz = !is_ignored(Signal::SIGXFSZ);
@@ -160,7 +160,7 @@ pub fn own_signal_dispositions() -> ChildSignals {
 
 /// What a child must be given back, of what retry-on changed for itself.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ChildSignals {
+pub(crate) struct ChildSignals {
     restore_xfsz: bool,
 }
 
@@ -168,7 +168,7 @@ impl ChildSignals {
     /// Run in the child between fork and exec: restores SIGXFSZ, and makes
     /// the child die if retry-on dies first, even of SIGKILL (on Linux;
     /// elsewhere there is no such call). Only async-signal-safe calls.
-    pub fn apply_in_child(self, parent: Pid) -> io::Result<()> {
+    pub(crate) fn apply_in_child(self, parent: Pid) -> io::Result<()> {
         if self.restore_xfsz {
             // SAFETY: restoring the default disposition installs no handler.
             unsafe { signal(Signal::SIGXFSZ, SigHandler::SigDfl) }?;

@@ -8,14 +8,14 @@ use crate::parse::ExitCodes;
 
 /// How the command's process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     Exited(i32),
     Signaled(i32),
 }
 
 impl Ending {
     /// The status as a shell shows it: the exit code, or 128+N for signal N.
-    pub fn code(self) -> i32 {
+    pub(crate) fn code(self) -> i32 {
         match self {
             Ending::Exited(code) => code,
             Ending::Signaled(signal) => 128 + signal,
@@ -25,7 +25,7 @@ impl Ending {
 
 /// Why retry-on stopped an attempt itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// `--timeout` ran out for this attempt.
     Timeout,
     /// `--max-time` ran out for the whole run.
@@ -34,7 +34,7 @@ pub enum Stop {
 
 /// Which output stream a pattern matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     Stdout,
     Stderr,
     /// Stdout and stderr as one stream (`>log 2>&1`).
@@ -42,7 +42,7 @@ pub enum Stream {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Matched {
+pub(crate) struct Matched {
     pub stream: Stream,
     /// The pattern as the user gave it.
     pub pattern: String,
@@ -52,7 +52,7 @@ pub struct Matched {
 
 /// Everything the decision needs to know about one attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub ending: Ending,
     pub stopped: Option<Stop>,
     /// A signal that retry-on itself received during the attempt.
@@ -91,7 +91,7 @@ impl Outcome {
 
 /// The retry conditions of a run.
 #[derive(Clone, Debug, Default)]
-pub struct Rules {
+pub(crate) struct Rules {
     /// Whether any retry condition (a pattern or an exit-code list) was given.
     pub has_conditions: bool,
     pub exit_codes: Option<ExitCodes>,
@@ -101,7 +101,7 @@ pub struct Rules {
 
 /// Why a failed attempt is worth another try.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     Matched(Matched),
     ExitCode(i32),
     TimedOut,
@@ -111,7 +111,7 @@ pub enum Reason {
 
 /// Why retry-on stops after a failed attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GiveUp {
+pub(crate) enum GiveUp {
     /// Retry conditions were given and none held.
     NoMatch,
     Aborted(Matched),
@@ -136,7 +136,7 @@ pub enum GiveUp {
 impl GiveUp {
     /// One word for why retry-on gave up, as `--on-giveup` sees it in
     /// `RETRY_ON_REASON`; `None` for an interrupt, which runs no hook.
-    pub fn reason_word(&self) -> Option<&'static str> {
+    pub(crate) fn reason_word(&self) -> Option<&'static str> {
         match self {
             GiveUp::NoMatch => Some("no-condition"),
             GiveUp::Aborted(_) => Some("abort"),
@@ -150,7 +150,7 @@ impl GiveUp {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Succeeded,
     Retry(Reason),
     GiveUp(GiveUp),
@@ -158,7 +158,7 @@ pub enum Verdict {
 
 /// The retry decision. `attempt` counts from 1; `next_delay` is the wait
 /// before the next attempt; `remaining` is the time left before `--max-time`.
-pub fn decide(
+pub(crate) fn decide(
     rules: &Rules,
     outcome: &Outcome,
     attempt: u32,

@@ -19,7 +19,7 @@ use crate::settings::{HookKind, Output, Settings};
 
 /// How much retry-on says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verbosity {
+pub(crate) enum Verbosity {
     Quiet,
     Normal,
     Verbose,
@@ -56,7 +56,7 @@ impl Meaning {
 }
 
 /// Writes retry-on's own lines to stderr, each with one write.
-pub struct Reporter {
+pub(crate) struct Reporter {
     verbosity: Verbosity,
     format: LogFormat,
     attempts: u32,
@@ -68,7 +68,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(output: &Output, attempts: u32) -> Reporter {
+    pub(crate) fn new(output: &Output, attempts: u32) -> Reporter {
         let verbosity = match (output.quiet, output.verbose) {
             (true, _) => Verbosity::Quiet,
             (false, true) => Verbosity::Verbose,
@@ -85,7 +85,7 @@ impl Reporter {
 
     /// The run is over and exits with `exit`: writes the JSON log's last
     /// event, with the exit code the process exits with.
-    pub fn finish(&self, exit: Exit) {
+    pub(crate) fn finish(&self, exit: Exit) {
         if let Some(mut event) = self.last_event.take() {
             event["exit_code"] = json!(exit.shell_code());
             event["elapsed_ms"] = json!(self.started.elapsed().as_millis() as u64);
@@ -93,7 +93,7 @@ impl Reporter {
         }
     }
 
-    pub fn attempt_started(&self, attempt: u32, command: &[OsString]) {
+    pub(crate) fn attempt_started(&self, attempt: u32, command: &[OsString]) {
         match self.format {
             LogFormat::Json => {
                 let command: Vec<String> = command.iter().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -108,7 +108,7 @@ impl Reporter {
     }
 
     /// Said once per wait; at normal verbosity too when the lock names its holder (a lease).
-    pub fn waiting_for_lock(&self, attempt: u32, lock: &str, holder: Option<&str>) {
+    pub(crate) fn waiting_for_lock(&self, attempt: u32, lock: &str, holder: Option<&str>) {
         match (self.format, holder) {
             (LogFormat::Json, _) => self.event("lock_wait", attempt, json!({ "lock": lock, "holder": holder })),
             (_, Some(holder)) => self.line(
@@ -127,7 +127,7 @@ impl Reporter {
     }
 
     /// The JSON log's `lock_taken`, with how long it took.
-    pub fn lock_taken(&self, attempt: u32, lock: &str, waited: Duration) {
+    pub(crate) fn lock_taken(&self, attempt: u32, lock: &str, waited: Duration) {
         if self.format == LogFormat::Json {
             let waited_ms = waited.as_millis() as u64;
             self.event("lock_taken", attempt, json!({ "lock": lock, "waited_ms": waited_ms }));
@@ -135,14 +135,14 @@ impl Reporter {
     }
 
     /// The JSON log's `lock_released`.
-    pub fn lock_released(&self, attempt: u32, lock: &str) {
+    pub(crate) fn lock_released(&self, attempt: u32, lock: &str) {
         if self.format == LogFormat::Json {
             self.event("lock_released", attempt, json!({ "lock": lock }));
         }
     }
 
     /// A lease that another writer took while this attempt ran.
-    pub fn lock_lost(&self, attempt: u32, lock: &str) {
+    pub(crate) fn lock_lost(&self, attempt: u32, lock: &str) {
         match self.format {
             LogFormat::Json => self.event("lock_lost", attempt, json!({ "lock": lock })),
             LogFormat::Text | LogFormat::Github => self.line(
@@ -157,7 +157,7 @@ impl Reporter {
     }
 
     /// One line for the decision after an attempt.
-    pub fn attempt_ended(&self, attempt: u32, outcome: &Outcome, verdict: &Verdict, took: Duration) {
+    pub(crate) fn attempt_ended(&self, attempt: u32, outcome: &Outcome, verdict: &Verdict, took: Duration) {
         if let Some(why) = &outcome.held_overflow {
             self.held_overflow(attempt, why);
         }
@@ -206,7 +206,14 @@ impl Reporter {
     }
 
     /// Announces the wait before the next attempt.
-    pub fn sleeping(&self, attempt: u32, outcome: &Outcome, reason: &Reason, delay: Duration, asked: Option<Duration>) {
+    pub(crate) fn sleeping(
+        &self,
+        attempt: u32,
+        outcome: &Outcome,
+        reason: &Reason,
+        delay: Duration,
+        asked: Option<Duration>,
+    ) {
         if self.format == LogFormat::Json {
             let hint = asked.map(|d| d.as_millis() as u64);
             let data = json!({ "delay_ms": delay.as_millis() as u64, "reason": reason_name(reason), "hint": hint });
@@ -229,7 +236,7 @@ impl Reporter {
     }
 
     /// `--check-first` passed: the command never runs.
-    pub fn check_passed_first(&self) {
+    pub(crate) fn check_passed_first(&self) {
         match self.format {
             LogFormat::Json => {
                 self.event("check_passed", 0, json!({}));
@@ -243,7 +250,7 @@ impl Reporter {
     }
 
     /// `--check` passed after attempt `attempt` failed: no more attempts.
-    pub fn check_passed(&self, attempt: u32, failed: &Outcome) {
+    pub(crate) fn check_passed(&self, attempt: u32, failed: &Outcome) {
         match self.format {
             LogFormat::Json => {
                 self.event("check_passed", attempt, json!({}));
@@ -261,7 +268,7 @@ impl Reporter {
     }
 
     /// `--on-retry` failed: no more attempts.
-    pub fn on_retry_failed(&self, attempt: u32, failed: &Outcome, hook: Ending, stopped: Option<Stop>) {
+    pub(crate) fn on_retry_failed(&self, attempt: u32, failed: &Outcome, hook: Ending, stopped: Option<Stop>) {
         let exit_code = Exit::of(failed).shell_code();
         match self.format {
             LogFormat::Json => self.event(
@@ -281,7 +288,7 @@ impl Reporter {
         }
     }
 
-    pub fn hook_started(&self, kind: HookKind, attempt: u32, command: &str) {
+    pub(crate) fn hook_started(&self, kind: HookKind, attempt: u32, command: &str) {
         match self.format {
             LogFormat::Json => self.event("hook_start", attempt, json!({ "hook": kind.key(), "command": command })),
             LogFormat::Text | LogFormat::Github if self.verbosity == Verbosity::Verbose => self.line(
@@ -295,7 +302,14 @@ impl Reporter {
     /// A hook ended: the JSON log always says so; the text only for
     /// `--on-giveup` (its exit code is reported), a hook that ran out of
     /// time, or with `-v`.
-    pub fn hook_ended(&self, kind: HookKind, attempt: u32, ending: Ending, stopped: Option<Stop>, took: Duration) {
+    pub(crate) fn hook_ended(
+        &self,
+        kind: HookKind,
+        attempt: u32,
+        ending: Ending,
+        stopped: Option<Stop>,
+        took: Duration,
+    ) {
         let data = json!({
             "hook": kind.key(),
             "exit_code": ending.code(),
@@ -315,7 +329,7 @@ impl Reporter {
         }
     }
 
-    pub fn deadline_during_hook(&self, kind: HookKind, attempt: u32, exit: Exit) {
+    pub(crate) fn deadline_during_hook(&self, kind: HookKind, attempt: u32, exit: Exit) {
         match self.format {
             LogFormat::Json => self.event(
                 "give_up",
@@ -342,7 +356,7 @@ impl Reporter {
     }
 
     /// The held stdout (`--hold-stdout`) could not be written: its reader is gone.
-    pub fn held_output_lost(&self, attempt: u32, error: &std::io::Error) {
+    pub(crate) fn held_output_lost(&self, attempt: u32, error: &std::io::Error) {
         let message = format!(
             "could not write the held stdout, its reader has gone ({error}); not retrying: its output was closed"
         );
@@ -357,7 +371,7 @@ impl Reporter {
     }
 
     /// A `--retry-after` line captured text that is no duration (`-v`).
-    pub fn ignored_hint(&self, attempt: u32, why: &str) {
+    pub(crate) fn ignored_hint(&self, attempt: u32, why: &str) {
         if self.verbosity == Verbosity::Verbose && self.format != LogFormat::Json {
             self.line(
                 Meaning::Progress,
@@ -371,7 +385,7 @@ impl Reporter {
 
     /// A signal ended the run outside an attempt; `when` says where, and
     /// what was then not done: "while waiting to retry; not retrying".
-    pub fn interrupted(&self, attempt: u32, signal: Signal, when: &str) {
+    pub(crate) fn interrupted(&self, attempt: u32, signal: Signal, when: &str) {
         match self.format {
             LogFormat::Json => self.event(
                 "give_up",
@@ -384,7 +398,7 @@ impl Reporter {
         }
     }
 
-    pub fn deadline_while_waiting_for_lock(&self, attempt: u32, lock: &str) {
+    pub(crate) fn deadline_while_waiting_for_lock(&self, attempt: u32, lock: &str) {
         match self.format {
             LogFormat::Json => self.event(
                 "give_up",
@@ -535,7 +549,7 @@ fn describe(outcome: &Outcome) -> String {
 
 /// A command line as a shell user would type it: words with anything but
 /// plain characters go in single quotes.
-pub fn shell_words(words: &[OsString]) -> String {
+pub(crate) fn shell_words(words: &[OsString]) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
     let quoted: Vec<String> = words
         .iter()
@@ -566,7 +580,7 @@ fn write_stderr(text: &str) {
 
 /// A failure of retry-on itself, as the last line of the run (printed even
 /// with `--quiet`); `format` is `None` when the command line could not say.
-pub fn fatal(error: &Error, format: Option<LogFormat>) {
+pub(crate) fn fatal(error: &Error, format: Option<LogFormat>) {
     if error.is_rendered() {
         return write_stderr(&error.to_string());
     }
@@ -588,7 +602,7 @@ pub fn fatal(error: &Error, format: Option<LogFormat>) {
 }
 
 /// The text of `--explain`: every setting with its source, then the schedule.
-pub fn explain(settings: &Settings) -> String {
+pub(crate) fn explain(settings: &Settings) -> String {
     let mut rows: Vec<(&str, String, String)> = Vec::new();
     for (key, specs) in settings.matching.lists() {
         for spec in specs {
@@ -631,7 +645,7 @@ pub fn explain(settings: &Settings) -> String {
 
 /// A setting's value as `--explain` and `--help` show it, with what an
 /// unset or zero value means where that is not plain.
-pub fn value_text(key: &str, value: &dyn ToText) -> String {
+pub(crate) fn value_text(key: &str, value: &dyn ToText) -> String {
     match (key, value.to_text()) {
         ("attempts", Some(n)) if n == "0" => "0 (no limit)".to_string(),
         ("seed", None) => "none (random)".to_string(),
@@ -680,7 +694,7 @@ fn schedule_line(settings: &Settings) -> String {
 }
 
 /// The text of `--list-profiles`.
-pub fn profiles(list: &[Summary]) -> String {
+pub(crate) fn profiles(list: &[Summary]) -> String {
     let width = list.iter().map(|s| s.name.len()).max().unwrap_or(0);
     list.iter()
         .map(|s| {

@@ -44,7 +44,7 @@ impl fmt::Display for Source {
 }
 
 /// A text that layers are read from, which can say where in it a value was.
-pub trait Place {
+pub(crate) trait Place {
     /// Where the value at byte range `span`, under `key`, was: for messages.
     fn place(&self, span: &Range<usize>, key: &str) -> String;
 
@@ -57,14 +57,14 @@ pub trait Place {
 
 /// A layer of settings, where it came from, and the text it was read from
 /// (`None` for flags).
-pub struct Placed<'a> {
+pub(crate) struct Placed<'a> {
     pub layer: &'a Layer,
     pub source: Source,
     pub text: Option<&'a dyn Place>,
 }
 
 /// The layers of a run, strongest first.
-pub struct Layers<'a>(pub Vec<Placed<'a>>);
+pub(crate) struct Layers<'a>(pub Vec<Placed<'a>>);
 
 impl Layers<'_> {
     /// The value of the strongest layer that sets it, else `default`; records its source.
@@ -151,7 +151,7 @@ macro_rules! group {
             }
 
             /// Each key with its value, in declaration order.
-            pub fn keys(&self) -> Vec<(&'static str, &dyn ToText)> {
+            pub(crate) fn keys(&self) -> Vec<(&'static str, &dyn ToText)> {
                 vec![$((stringify!($key), &self.$key as &dyn ToText),)*]
             }
         }
@@ -207,7 +207,7 @@ group! {
 
 /// Which hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HookKind {
+pub(crate) enum HookKind {
     Check,
     OnRetry,
     OnGiveup,
@@ -215,7 +215,7 @@ pub enum HookKind {
 
 impl HookKind {
     /// Its flag, as messages name it.
-    pub fn flag(self) -> &'static str {
+    pub(crate) fn flag(self) -> &'static str {
         match self {
             HookKind::Check => "--check",
             HookKind::OnRetry => "--on-retry",
@@ -224,7 +224,7 @@ impl HookKind {
     }
 
     /// Its name in the JSON log.
-    pub fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             HookKind::Check => "check",
             HookKind::OnRetry => "on_retry",
@@ -283,7 +283,7 @@ impl Matching {
     }
 
     /// Each pattern list with its key, in `--explain` order.
-    pub fn lists(&self) -> [(&'static str, &[PatternSpec]); 4] {
+    pub(crate) fn lists(&self) -> [(&'static str, &[PatternSpec]); 4] {
         [
             ("patterns", &self.patterns),
             ("stdout_patterns", &self.stdout_patterns),
@@ -317,7 +317,7 @@ pub struct Settings {
 
 impl Settings {
     /// Resolves `layers` (strongest first) over the built-in defaults.
-    pub fn resolve(command: Vec<OsString>, layers: &Layers<'_>) -> Settings {
+    pub(crate) fn resolve(command: Vec<OsString>, layers: &Layers<'_>) -> Settings {
         let mut sources = Sources::default();
         Settings {
             command,
@@ -331,12 +331,12 @@ impl Settings {
     }
 
     /// The built-in defaults alone.
-    pub fn defaults() -> Settings {
+    pub(crate) fn defaults() -> Settings {
         Settings::resolve(Vec::new(), &Layers(Vec::new()))
     }
 
     /// Every key that is not a pattern list, with its value, group by group.
-    pub fn keys(&self) -> Vec<(&'static str, &dyn ToText)> {
+    pub(crate) fn keys(&self) -> Vec<(&'static str, &dyn ToText)> {
         let mut keys = self.matching.conditions.keys();
         keys.extend(self.schedule.keys());
         keys.extend(self.process.keys());
@@ -347,7 +347,7 @@ impl Settings {
 
     /// Settings that make no sense together: a message naming them. (A
     /// `--check ''` that unsets a profile's check unsets its `check_first` too.)
-    pub fn contradiction(&self) -> Option<String> {
+    pub(crate) fn contradiction(&self) -> Option<String> {
         let no_check = self.hooks.check.is_none() && self.sources.of("check") == Source::BuiltIn;
         (self.hooks.check_first && no_check)
             .then(|| "--check-first needs --check: the command that says whether the state already holds".to_string())

@@ -36,12 +36,12 @@ const ENDING: &[Signal] = &[
 ];
 
 /// The caught signals, for the whole run.
-pub struct Signals {
+pub(crate) struct Signals {
     caught: Vec<(Signal, tokio::signal::unix::Signal)>,
 }
 
 impl Signals {
-    pub fn install() -> io::Result<Signals> {
+    pub(crate) fn install() -> io::Result<Signals> {
         let mut caught = Vec::new();
         for signal_to_catch in ENDING.iter().filter(|s| !is_ignored(**s)) {
             caught.push((*signal_to_catch, signal(SignalKind::from_raw(*signal_to_catch as i32))?));
@@ -50,7 +50,7 @@ impl Signals {
     }
 
     /// The next signal that arrives.
-    pub async fn recv(&mut self) -> Signal {
+    pub(crate) async fn recv(&mut self) -> Signal {
         poll_fn(|cx| {
             for (caught, stream) in &mut self.caught {
                 if stream.poll_recv(cx).is_ready() {

@@ -11,10 +11,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
 /// How much stays in memory before it goes to a temporary file.
-pub const IN_MEMORY: usize = 4 * 1024 * 1024;
+pub(crate) const IN_MEMORY: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default)]
-pub struct SpillBuffer {
+pub(crate) struct SpillBuffer {
     /// The first `spilled` bytes, once memory ran out.
     file: Option<File>,
     spilled: u64,
@@ -25,17 +25,17 @@ pub struct SpillBuffer {
 }
 
 impl SpillBuffer {
-    pub fn new() -> SpillBuffer {
+    pub(crate) fn new() -> SpillBuffer {
         SpillBuffer::default()
     }
 
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.spilled + self.memory.len() as u64
     }
 
     /// Keeps `data`, or refuses it (keeping none of it) when memory is full
     /// and the temporary file cannot take more.
-    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(crate) fn append(&mut self, data: &[u8]) -> io::Result<()> {
         if self.memory.len() + data.len() > IN_MEMORY && !self.memory.is_empty() {
             self.spill()?;
         }
@@ -74,7 +74,7 @@ impl SpillBuffer {
     }
 
     /// Copies bytes from `offset` into `buf`; returns how many (0 only at the end).
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         if offset < self.spilled {
             let n = (self.spilled - offset).min(buf.len() as u64) as usize;
             let file = self.file.as_ref().expect("spilled bytes are in the file");
@@ -88,7 +88,7 @@ impl SpillBuffer {
     }
 
     /// Writes everything, in order, to `out`.
-    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut offset = 0;
         while offset < self.len() {

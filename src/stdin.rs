@@ -30,7 +30,7 @@ use crate::spool::SpillBuffer;
 /// The size of each read of our stdin, and of each copy into a child's pipe.
 const COPY_SIZE: usize = 64 * 1024;
 
-pub enum Stdin {
+pub(crate) enum Stdin {
     /// Every attempt uses retry-on's own stdin as it is.
     Inherit,
     /// A regular file, rewound to this offset before each attempt.
@@ -39,7 +39,7 @@ pub enum Stdin {
 }
 
 impl Stdin {
-    pub fn prepare(attempts: u32) -> Stdin {
+    pub(crate) fn prepare(attempts: u32) -> Stdin {
         let stdin = io::stdin();
         let fd = stdin.as_fd();
         if attempts == 1 || isatty(fd).unwrap_or(false) {
@@ -60,7 +60,7 @@ impl Stdin {
 
     /// The child's stdin for the next attempt; a regular file is rewound
     /// to where it started.
-    pub fn rewind_for_attempt(&self) -> Stdio {
+    pub(crate) fn rewind_for_attempt(&self) -> Stdio {
         match self {
             Stdin::Inherit => Stdio::inherit(),
             Stdin::Rewind(offset) => {
@@ -72,7 +72,7 @@ impl Stdin {
     }
 
     /// Why stdin could not be kept for another attempt, if it could not.
-    pub fn lost(&self) -> Option<String> {
+    pub(crate) fn lost(&self) -> Option<String> {
         match self {
             Stdin::Replay(replay) => replay.lock().lost.clone(),
             _ => None,
@@ -84,7 +84,7 @@ impl Stdin {
     /// descriptors already in place; [`Feeding::start`] then hands the pipe
     /// over. Dropping the feeding stops it and waits for it, so that nothing
     /// of the attempt's stdin (thread or descriptor) outlives the attempt.
-    pub fn feeding(&self) -> Option<Feeding> {
+    pub(crate) fn feeding(&self) -> Option<Feeding> {
         let Stdin::Replay(replay) = self else {
             return None;
         };
@@ -113,7 +113,7 @@ impl Stdin {
     }
 }
 
-pub struct Feeding {
+pub(crate) struct Feeding {
     replay: Arc<Replay>,
     stop: Arc<AtomicBool>,
     /// Closing it wakes a feeder waiting for room in the child's pipe.
@@ -124,7 +124,7 @@ pub struct Feeding {
 
 impl Feeding {
     /// Starts copying our stdin into the attempt's pipe.
-    pub fn start(&mut self, pipe: Option<OwnedFd>) {
+    pub(crate) fn start(&mut self, pipe: Option<OwnedFd>) {
         if let (Some(hand_over), Some(pipe)) = (self.hand_over.take(), pipe) {
             let _ = hand_over.send(pipe);
         }
@@ -159,7 +159,7 @@ impl FeedStop<'_> {
 }
 
 #[derive(Default)]
-pub struct Replay {
+pub(crate) struct Replay {
     state: Mutex<Spooled>,
     /// Signalled when the spool grows or ends, when a feeder wants more, and
     /// when a feeding stops.

@@ -16,13 +16,13 @@ use nix::unistd::{Pid, getpgrp, isatty};
 use crate::platform::{foreground_group, set_foreground_group, stopped_by};
 
 /// The terminal on retry-on's stdin, stdout or stderr.
-pub struct Terminal {
+pub(crate) struct Terminal {
     fd: i32,
     own_group: Pid,
 }
 
 impl Terminal {
-    pub fn find() -> Option<Terminal> {
+    pub(crate) fn find() -> Option<Terminal> {
         let fd = [0, 2, 1].into_iter().find(|fd| isatty(borrow(*fd)).unwrap_or(false))?;
         Some(Terminal {
             fd,
@@ -42,7 +42,7 @@ impl Terminal {
     /// terminal stopped it and retry-on has the terminal, lends it; if it was
     /// suspended (Ctrl-Z) while it had the terminal, suspends retry-on too
     /// until `fg`, then lends the terminal again. Returns whether it lent it.
-    pub fn watch(&self, group: Pid, lent: bool) -> bool {
+    pub(crate) fn watch(&self, group: Pid, lent: bool) -> bool {
         let Some(signal) = stopped_by(group) else {
             return false;
         };
@@ -66,7 +66,7 @@ impl Terminal {
     }
 
     /// Takes the terminal back after an attempt that had it.
-    pub fn take_back(&self) {
+    pub(crate) fn take_back(&self) {
         self.set_foreground(self.own_group);
     }
 }

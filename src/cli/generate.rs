@@ -17,7 +17,7 @@ mod manual;
 
 /// What `--generate` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Man,
     Complete(Shell),
 }
@@ -34,7 +34,7 @@ impl Choice for Kind {
 }
 
 /// The text of `--generate KIND` for `command`, the full clap definition.
-pub fn generate(kind: Kind, command: Command) -> String {
+pub(crate) fn generate(kind: Kind, command: Command) -> String {
     match kind {
         Kind::Man => man(command),
         Kind::Complete(shell) => completion(shell, command),

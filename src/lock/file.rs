@@ -9,13 +9,13 @@ use tokio::sync::oneshot;
 
 use crate::error::Error;
 
-pub struct FileLock {
+pub(crate) struct FileLock {
     file: Arc<File>,
     path: PathBuf,
 }
 
 /// Holds the lock until dropped.
-pub struct FileGuard<'a>(&'a FileLock);
+pub(crate) struct FileGuard<'a>(&'a FileLock);
 
 impl Drop for FileGuard<'_> {
     fn drop(&mut self) {
@@ -26,7 +26,7 @@ impl Drop for FileGuard<'_> {
 impl FileLock {
     /// Opens (creating if missing, never truncating) the lock file. Rust opens
     /// files close-on-exec, so the command never inherits it.
-    pub fn open(path: &Path) -> Result<FileLock, Error> {
+    pub(crate) fn open(path: &Path) -> Result<FileLock, Error> {
         let writable = OpenOptions::new()
             .read(true)
             .write(true)
@@ -51,12 +51,12 @@ impl FileLock {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Takes the lock if it is free.
-    pub fn try_take(&self) -> Result<Option<FileGuard<'_>>, Error> {
+    pub(crate) fn try_take(&self) -> Result<Option<FileGuard<'_>>, Error> {
         match self.file.try_lock() {
             Ok(()) => Ok(Some(FileGuard(self))),
             Err(TryLockError::WouldBlock) => Ok(None),
@@ -69,7 +69,7 @@ impl FileLock {
 
     /// Waits for the lock on a thread of its own (flock has no timeout), so
     /// the caller can race it against a deadline and signals.
-    pub async fn take(&self) -> Result<FileGuard<'_>, Error> {
+    pub(crate) async fn take(&self) -> Result<FileGuard<'_>, Error> {
         let (tx, rx) = oneshot::channel();
         let file = Arc::clone(&self.file);
         std::thread::spawn(move || {

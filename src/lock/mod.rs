@@ -13,7 +13,7 @@ use crate::parse::LockTarget;
 
 /// What a DynamoDB lease needs besides its table and key.
 #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
-pub struct LeaseOptions {
+pub(crate) struct LeaseOptions {
     /// How long a lease lasts unless renewed (`--lock-lease`).
     pub lease: Duration,
     /// Create a missing table (`--lock-create-table`).
@@ -22,21 +22,21 @@ pub struct LeaseOptions {
     pub command: String,
 }
 
-pub enum Lock {
+pub(crate) enum Lock {
     File(file::FileLock),
     #[cfg(feature = "dynamodb")]
     DynamoDb(dynamodb::Lease),
 }
 
 /// Holds the lock until released (a file lock also on drop).
-pub enum LockGuard<'a> {
+pub(crate) enum LockGuard<'a> {
     File(#[allow(dead_code)] file::FileGuard<'a>),
     #[cfg(feature = "dynamodb")]
     DynamoDb(dynamodb::Holding),
 }
 
 /// What trying the lock found.
-pub enum Taken<'a> {
+pub(crate) enum Taken<'a> {
     Got(LockGuard<'a>),
     /// Someone else holds it: who, where the lock says (a lease does).
     Busy(Option<String>),
@@ -45,7 +45,7 @@ pub enum Taken<'a> {
 impl Lock {
     /// Opens the lock: the file (created if missing), or a DynamoDB client
     /// from the standard credential and region chain.
-    pub async fn open(target: &LockTarget, options: LeaseOptions) -> Result<Lock, Error> {
+    pub(crate) async fn open(target: &LockTarget, options: LeaseOptions) -> Result<Lock, Error> {
         match target {
             LockTarget::File(path) => file::FileLock::open(path).map(Lock::File),
             #[cfg(feature = "dynamodb")]
@@ -61,7 +61,7 @@ impl Lock {
     }
 
     /// The lock as the user wrote it, for messages.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Lock::File(lock) => lock.path().display().to_string(),
             #[cfg(feature = "dynamodb")]
@@ -70,7 +70,7 @@ impl Lock {
     }
 
     /// Takes the lock if it is free.
-    pub async fn try_take(&self) -> Result<Taken<'_>, Error> {
+    pub(crate) async fn try_take(&self) -> Result<Taken<'_>, Error> {
         match self {
             Lock::File(lock) => Ok(match lock.try_take()? {
                 Some(guard) => Taken::Got(LockGuard::File(guard)),
@@ -86,7 +86,7 @@ impl Lock {
 
     /// Waits until the lock is taken; the caller races it against its
     /// deadline and signals.
-    pub async fn take(&self) -> Result<LockGuard<'_>, Error> {
+    pub(crate) async fn take(&self) -> Result<LockGuard<'_>, Error> {
         match self {
             Lock::File(lock) => lock.take().await.map(LockGuard::File),
             #[cfg(feature = "dynamodb")]
@@ -98,7 +98,7 @@ impl Lock {
 impl LockGuard<'_> {
     /// Resolves when the lock is known to be lost (a lease that another
     /// writer took); never for a file lock.
-    pub async fn lost(&mut self) {
+    pub(crate) async fn lost(&mut self) {
         match self {
             LockGuard::File(_) => std::future::pending().await,
             #[cfg(feature = "dynamodb")]
@@ -107,7 +107,7 @@ impl LockGuard<'_> {
     }
 
     /// Releases the lock. `false` when it turned out to be lost already.
-    pub async fn release(self) -> bool {
+    pub(crate) async fn release(self) -> bool {
         match self {
             LockGuard::File(guard) => {
                 drop(guard);

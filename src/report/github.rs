@@ -5,7 +5,7 @@
 
 /// The level of a workflow command, which decides how the runner shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
+pub(super) enum Level {
     /// Shown only when the step's debug logging is on.
     Debug,
     Notice,
@@ -17,7 +17,7 @@ pub enum Level {
 const TITLE: &str = "retry-on";
 
 /// One workflow command line, with its newline.
-pub fn command(level: Level, message: &str) -> String {
+pub(super) fn command(level: Level, message: &str) -> String {
     let message = escape_data(message);
     match level {
         Level::Debug => format!("::debug::{message}\n"),

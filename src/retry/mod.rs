@@ -40,7 +40,7 @@ struct Run<'a> {
 }
 
 /// Runs the command until it succeeds or retry-on gives up.
-pub async fn retry(
+pub(crate) async fn retry(
     settings: &Settings,
     patterns: &Patterns,
     lock: Option<&Lock>,

@@ -23,7 +23,7 @@ use crate::terminal::Terminal;
 /// been stopped by it.
 const TERMINAL_CHECK: Duration = Duration::from_millis(100);
 
-pub struct AttemptState<'a> {
+pub(super) struct AttemptState<'a> {
     pub life: Lifecycle,
     pub stderr: Pump<ChildStderr>,
     pub stdout: Pump<ChildStdout>,
@@ -44,7 +44,7 @@ pub struct AttemptState<'a> {
 }
 
 impl<'a> AttemptState<'a> {
-    pub fn new(
+    pub(super) fn new(
         attempt: &Attempt<'a>,
         group: ProcessGroup,
         limits: Limits,
@@ -80,11 +80,11 @@ impl<'a> AttemptState<'a> {
     }
 
     /// Whether there is still something to wait for: the command, or its output.
-    pub fn running(&self) -> bool {
+    pub(super) fn running(&self) -> bool {
         !self.life.exited() || self.stderr.is_open() || self.stdout.is_open()
     }
 
-    pub fn on_exit(&mut self, status: std::process::ExitStatus) {
+    pub(super) fn on_exit(&mut self, status: std::process::ExitStatus) {
         self.life.on_exit(status);
         self.drain_until = Some(Instant::now() + DRAIN_GRACE);
         // What the command wrote before it exited is passed on in full, however long that takes.
@@ -94,22 +94,22 @@ impl<'a> AttemptState<'a> {
 
     /// When to stop reading output: the grace after the exit, once what was
     /// owed has been passed on.
-    pub fn drain_due(&self) -> Option<Instant> {
+    pub(super) fn drain_due(&self) -> Option<Instant> {
         self.drain_until.filter(|_| !self.stderr.owes() && !self.stdout.owes())
     }
 
-    pub fn terminal_check_due(&self) -> Option<Instant> {
+    pub(super) fn terminal_check_due(&self) -> Option<Instant> {
         self.terminal_check.filter(|_| !self.life.exited())
     }
 
-    pub fn on_terminal_check(&mut self) {
+    pub(super) fn on_terminal_check(&mut self) {
         if let Some(terminal) = self.terminal {
             self.lent |= terminal.watch(self.life.group.leader, self.lent);
         }
         self.terminal_check = Some(Instant::now() + TERMINAL_CHECK);
     }
 
-    pub fn on_stderr(&mut self, read: Option<usize>) {
+    pub(super) fn on_stderr(&mut self, read: Option<usize>) {
         let Some(n) = read else { return };
         let written = pass_on(Sink::Stderr, self.stderr.chunk(n));
         self.stderr.scan(n);
@@ -119,7 +119,7 @@ impl<'a> AttemptState<'a> {
         }
     }
 
-    pub fn on_stdout(&mut self, read: Option<usize>) {
+    pub(super) fn on_stdout(&mut self, read: Option<usize>) {
         let Some(n) = read else { return };
         let written = match &mut self.held_stdout {
             Some(held) => match held.append(self.stdout.chunk(n)) {
@@ -156,7 +156,7 @@ impl<'a> AttemptState<'a> {
 
     /// Gives the terminal back, waits for the scanners and, after a stop,
     /// for the group to be empty; then says how the attempt ended.
-    pub async fn finish(mut self, signals: &mut Signals) -> Result<Ended, Error> {
+    pub(super) async fn finish(mut self, signals: &mut Signals) -> Result<Ended, Error> {
         if let Some(terminal) = self.terminal.filter(|_| self.lent) {
             terminal.take_back();
         }

@@ -16,7 +16,7 @@ const GROUP_POLL: Duration = Duration::from_millis(10);
 /// Where signals for a child go: its process group, or the command alone
 /// (`--foreground`).
 #[derive(Clone, Copy, Debug)]
-pub struct ProcessGroup {
+pub(crate) struct ProcessGroup {
     pub leader: Pid,
     /// The child leads a group of its own.
     pub whole: bool,
@@ -26,7 +26,7 @@ impl ProcessGroup {
     /// Sends `signal`, and to a whole group CONT after it, as GNU timeout
     /// does: a stopped process would otherwise only see the signal once KILL
     /// came, or never if no KILL follows.
-    pub fn send(self, signal: Signal) {
+    pub(crate) fn send(self, signal: Signal) {
         if !self.whole {
             let _ = kill(self.leader, signal);
             return;
@@ -44,7 +44,7 @@ impl ProcessGroup {
 
 /// How a child is stopped when its time is up.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// When to stop it, and why.
     pub stop_at: Option<(Instant, Stop)>,
     pub kill_signal: Signal,
@@ -54,7 +54,7 @@ pub struct Limits {
 
 /// The life of one child, from spawn to an empty group: its exit, the limit
 /// that stopped it, the signals retry-on forwarded to it, and the pending KILL.
-pub struct Lifecycle {
+pub(super) struct Lifecycle {
     pub group: ProcessGroup,
     limits: Limits,
     pub status: Option<ExitStatus>,
@@ -65,7 +65,7 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
-    pub fn new(group: ProcessGroup, limits: Limits) -> Lifecycle {
+    pub(super) fn new(group: ProcessGroup, limits: Limits) -> Lifecycle {
         Lifecycle {
             group,
             limits,
@@ -76,39 +76,39 @@ impl Lifecycle {
         }
     }
 
-    pub fn exited(&self) -> bool {
+    pub(super) fn exited(&self) -> bool {
         self.status.is_some()
     }
 
     /// When the child's limit is due, while it runs and is not stopped yet.
-    pub fn stop_due(&self) -> Option<Instant> {
+    pub(super) fn stop_due(&self) -> Option<Instant> {
         let running = self.stopped.is_none() && !self.exited();
         self.limits.stop_at.map(|(at, _)| at).filter(|_| running)
     }
 
     /// When KILL is due, while the child runs.
-    pub fn kill_due(&self) -> Option<Instant> {
+    pub(super) fn kill_due(&self) -> Option<Instant> {
         self.kill_at.filter(|_| !self.exited())
     }
 
-    pub fn on_exit(&mut self, status: ExitStatus) {
+    pub(super) fn on_exit(&mut self, status: ExitStatus) {
         self.status = Some(status);
     }
 
     /// The limit is up: send the kill signal, and schedule KILL.
-    pub fn on_stop_due(&mut self) {
+    pub(super) fn on_stop_due(&mut self) {
         self.stopped = self.limits.stop_at.map(|(_, why)| why);
         self.group.send(self.limits.kill_signal);
         self.kill_at = Some(Instant::now() + self.limits.kill_after);
     }
 
-    pub fn on_kill_due(&mut self) {
+    pub(super) fn on_kill_due(&mut self) {
         self.group.send(Signal::SIGKILL);
         self.kill_at = None;
     }
 
     /// A signal to retry-on: forward it. A second Ctrl-C kills at once.
-    pub fn on_signal(&mut self, signal: Signal) {
+    pub(super) fn on_signal(&mut self, signal: Signal) {
         if signal == Signal::SIGINT && self.interrupted == Some(Signal::SIGINT) {
             self.group.send(Signal::SIGKILL);
             return;
@@ -127,7 +127,7 @@ impl Lifecycle {
 
     /// After a stop or a Ctrl-C, waits until nothing alive is left in the
     /// group, sending KILL when it is due.
-    pub async fn settle(&mut self, signals: &mut Signals) {
+    pub(super) async fn settle(&mut self, signals: &mut Signals) {
         let must_empty = self.stopped.is_some() || self.interrupted == Some(Signal::SIGINT);
         if !must_empty || !self.group.whole {
             return;

@@ -18,7 +18,7 @@ use crate::policy::{Ending, Stop};
 use crate::signals::Signals;
 
 /// One run of a hook.
-pub struct Hook<'a> {
+pub(crate) struct Hook<'a> {
     /// The shell command, as the user wrote it.
     pub command: &'a str,
     /// Variables for it, beside the environment retry-on has.
@@ -31,7 +31,7 @@ pub struct Hook<'a> {
 
 /// How a hook ended.
 #[derive(Clone, Copy, Debug)]
-pub struct HookEnd {
+pub(crate) struct HookEnd {
     pub ending: Ending,
     /// The limit that stopped it, if one did.
     pub stopped: Option<Stop>,
@@ -42,14 +42,14 @@ pub struct HookEnd {
 
 impl HookEnd {
     /// Whether it exited 0 by itself.
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.ending == Ending::Exited(0) && self.stopped.is_none()
     }
 }
 
 /// Runs a hook to its end: `sh -c COMMAND`, stdin from /dev/null, its
 /// output to retry-on's stderr so that it never joins the command's stdout.
-pub async fn run_hook(hook: &Hook<'_>, signals: &mut Signals) -> Result<HookEnd, Error> {
+pub(crate) async fn run_hook(hook: &Hook<'_>, signals: &mut Signals) -> Result<HookEnd, Error> {
     let began = Instant::now();
     let to_stderr = std::io::stderr()
         .as_fd()

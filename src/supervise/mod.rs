@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use nix::unistd::Pid;
 
 use self::attempt::AttemptState;
-pub use self::group::{Limits, ProcessGroup};
-pub use self::hook::{Hook, HookEnd, run_hook};
+pub(crate) use self::group::{Limits, ProcessGroup};
+pub(crate) use self::hook::{Hook, HookEnd, run_hook};
 use crate::clock::alarm;
 use crate::error::Error;
 use crate::pattern::Patterns;
@@ -38,10 +38,10 @@ use crate::terminal::Terminal;
 /// exits, for a background process that holds the pipe open. Then the attempt
 /// ends, and what that process writes is passed on, unscanned, for as long as
 /// retry-on runs.
-pub const DRAIN_GRACE: Duration = Duration::from_millis(100);
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
 /// What one attempt needs.
-pub struct Attempt<'a> {
+pub(crate) struct Attempt<'a> {
     pub command: &'a [OsString],
     pub number: u32,
     pub attempts: u32,
@@ -57,13 +57,13 @@ pub struct Attempt<'a> {
 }
 
 /// How an attempt ended, and its stdout with `--hold-stdout`.
-pub struct Ended {
+pub(crate) struct Ended {
     pub outcome: Outcome,
     pub held: Option<SpillBuffer>,
 }
 
 /// Runs one attempt to its end.
-pub async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, Error> {
+pub(crate) async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, Error> {
     let patterns = attempt.patterns;
     // One stream for both (`2>&1`): it all comes through the stdout pipe, in order.
     let merge = patterns.merged && patterns.scans_stderr();

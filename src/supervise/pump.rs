@@ -16,7 +16,7 @@ const READ_SIZE: usize = 128 * 1024;
 const PIPE_SIZE: i32 = 1024 * 1024;
 
 /// One piped output stream of the command, with the thread that scans it.
-pub struct Pump<R> {
+pub(super) struct Pump<R> {
     pipe: Option<R>,
     scan: Option<ScanThread>,
     buf: Vec<u8>,
@@ -25,7 +25,7 @@ pub struct Pump<R> {
 }
 
 impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
-    pub fn new(pipe: Option<R>, sets: [Option<&PatternSet>; 3]) -> Self {
+    pub(super) fn new(pipe: Option<R>, sets: [Option<&PatternSet>; 3]) -> Self {
         let [retry, abort, hints] = sets;
         let Some(pipe) = pipe else {
             return Pump {
@@ -54,22 +54,22 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         }
     }
 
-    pub fn is_open(&self) -> bool {
+    pub(super) fn is_open(&self) -> bool {
         self.pipe.is_some()
     }
 
     /// Whether bytes that were in the pipe at the command's exit are still unread.
-    pub fn owes(&self) -> bool {
+    pub(super) fn owes(&self) -> bool {
         self.owed > 0
     }
 
-    pub fn close(&mut self) {
+    pub(super) fn close(&mut self) {
         self.pipe = None;
         self.owed = 0;
     }
 
     /// Notes how much is waiting in the pipe now: it is passed on in full.
-    pub fn owe_pending(&mut self) {
+    pub(super) fn owe_pending(&mut self) {
         if let Some(pipe) = &self.pipe {
             self.owed = pending_bytes(pipe.as_fd());
         }
@@ -77,7 +77,7 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
 
     /// Reads the next chunk; returns its length, or `None` at the end (and
     /// the pipe closes). Pends forever when closed, so it can sit in a `select!`.
-    pub async fn read(&mut self) -> Option<usize> {
+    pub(super) async fn read(&mut self) -> Option<usize> {
         let Some(pipe) = self.pipe.as_mut() else {
             return std::future::pending().await;
         };
@@ -93,12 +93,12 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         }
     }
 
-    pub fn chunk(&self, n: usize) -> &[u8] {
+    pub(super) fn chunk(&self, n: usize) -> &[u8] {
         &self.buf[..n]
     }
 
     /// Hands the chunk just read to the scanner, and takes a fresh buffer.
-    pub fn scan(&mut self, n: usize) {
+    pub(super) fn scan(&mut self, n: usize) {
         if let Some(scan) = &mut self.scan {
             let full = std::mem::take(&mut self.buf);
             scan.scan(full, n);
@@ -109,7 +109,7 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
     /// Hands a pipe that is still open after the drain grace to a task of
     /// its own, which passes on what a background process writes there for
     /// as long as retry-on runs, unscanned: the attempt is over.
-    pub fn keep_draining(&mut self, sink: Sink)
+    pub(super) fn keep_draining(&mut self, sink: Sink)
     where
         R: Send + 'static,
     {
@@ -124,7 +124,7 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         });
     }
 
-    pub fn finish(&mut self) -> Hits {
+    pub(super) fn finish(&mut self) -> Hits {
         self.pipe = None;
         self.scan.take().map(ScanThread::finish).unwrap_or_default()
     }

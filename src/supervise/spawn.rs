@@ -15,7 +15,7 @@ use crate::platform::ChildSignals;
 /// Spawns `argv` with the command that `build` makes of it. A file that the
 /// kernel cannot execute for want of a `#!` line is run by `/bin/sh`, as
 /// `execvp`, GNU `timeout` and `env` do.
-pub fn spawn(argv: &[OsString], build: impl Fn(&[OsString]) -> Command) -> Result<Child, Error> {
+pub(super) fn spawn(argv: &[OsString], build: impl Fn(&[OsString]) -> Command) -> Result<Child, Error> {
     let spawned = match build(argv).spawn() {
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOEXEC) => {
             let script = find_program(&argv[0]).map_or_else(|| argv[0].clone(), PathBuf::into_os_string);
@@ -31,7 +31,7 @@ pub fn spawn(argv: &[OsString], build: impl Fn(&[OsString]) -> Command) -> Resul
 /// Makes the child die with retry-on, gives it back the signal dispositions
 /// retry-on changed for itself and, with `merge_output`, makes its stderr
 /// the pipe its stdout is.
-pub fn prepare_child(command: &mut Command, child_signals: ChildSignals, merge_output: bool) {
+pub(super) fn prepare_child(command: &mut Command, child_signals: ChildSignals, merge_output: bool) {
     let parent = nix::unistd::getpid();
     // SAFETY: the closure makes only async-signal-safe calls (signal, prctl, getppid, dup2).
     unsafe {

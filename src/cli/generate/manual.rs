@@ -132,7 +132,7 @@ const EXAMPLES: &[Block] = &[
 ];
 
 /// Appends the sections to a page whose options clap_mangen has written.
-pub fn sections(roff: &mut Roff) {
+pub(super) fn sections(roff: &mut Roff) {
     let environment: Vec<Block> = ENVIRONMENT.iter().map(|(name, text)| Item(name, text)).collect();
     let sections: [(&str, &[Block]); 5] = [
         ("EXIT STATUS", EXIT_STATUS),
