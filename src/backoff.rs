@@ -56,8 +56,9 @@ impl ToText for Jitter {
     }
 }
 
+/// The plan of the waits between attempts: what [`Delays`] draws them from.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Schedule {
+pub struct Plan {
     pub backoff: Backoff,
     /// The first delay.
     pub delay: Duration,
@@ -71,7 +72,7 @@ pub struct Schedule {
     pub seed: Option<u64>,
 }
 
-impl Schedule {
+impl Plan {
     /// The waits after attempt 1, 2, 3, … (endless; the caller counts attempts).
     pub fn delays(&self) -> Delays<'_> {
         let rng = match self.seed {
@@ -97,7 +98,7 @@ impl Schedule {
 }
 
 pub struct Delays<'a> {
-    schedule: &'a Schedule,
+    schedule: &'a Plan,
     retry: u32,
     fibonacci: (f64, f64),
     previous: f64,
@@ -179,8 +180,8 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    fn schedule(backoff: Backoff) -> Schedule {
-        Schedule {
+    fn schedule(backoff: Backoff) -> Plan {
+        Plan {
             backoff,
             delay: ms(100),
             factor: 2.0,
@@ -191,7 +192,7 @@ mod tests {
         }
     }
 
-    fn first(s: &Schedule, n: usize) -> Vec<Duration> {
+    fn first(s: &Plan, n: usize) -> Vec<Duration> {
         s.delays().take(n).collect()
     }
 
@@ -214,7 +215,7 @@ mod tests {
             first(&schedule(Backoff::Exponential), 4),
             vec![ms(100), ms(200), ms(400), ms(800)]
         );
-        let triple = Schedule {
+        let triple = Plan {
             factor: 3.0,
             ..schedule(Backoff::Exponential)
         };
@@ -231,7 +232,7 @@ mod tests {
 
     #[test]
     fn defaults_give_the_aws_troubleshooting_schedule() {
-        let s = Schedule {
+        let s = Plan {
             delay: Duration::from_secs(1),
             ..schedule(Backoff::Exponential)
         };
@@ -241,7 +242,7 @@ mod tests {
 
     #[test]
     fn explicit_delays_repeat_their_last_value_and_override_backoff() {
-        let s = Schedule {
+        let s = Plan {
             delays: Some(vec![ms(1000), ms(5000), ms(30000)]),
             ..schedule(Backoff::Linear)
         };
@@ -251,19 +252,19 @@ mod tests {
     #[test]
     fn the_cap_applies_to_every_source() {
         let cap = ms(250);
-        let exp = Schedule {
+        let exp = Plan {
             max_delay: cap,
             ..schedule(Backoff::Exponential)
         };
         assert_eq!(first(&exp, 5), vec![ms(100), ms(200), ms(250), ms(250), ms(250)]);
-        let list = Schedule {
+        let list = Plan {
             max_delay: cap,
             delays: Some(vec![ms(1000)]),
             ..schedule(Backoff::Constant)
         };
         assert_eq!(first(&list, 2), vec![cap, cap]);
         for jitter in [Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
-            let s = Schedule {
+            let s = Plan {
                 max_delay: cap,
                 jitter,
                 ..schedule(Backoff::Exponential)
@@ -274,7 +275,7 @@ mod tests {
 
     #[test]
     fn huge_exponents_saturate_at_the_cap() {
-        let s = Schedule {
+        let s = Plan {
             factor: 10.0,
             ..schedule(Backoff::Exponential)
         };
@@ -283,7 +284,7 @@ mod tests {
 
     #[test]
     fn full_jitter_stays_within_zero_and_the_delay() {
-        let s = Schedule {
+        let s = Plan {
             jitter: Jitter::Full,
             ..schedule(Backoff::Exponential)
         };
@@ -295,7 +296,7 @@ mod tests {
 
     #[test]
     fn equal_jitter_stays_within_half_and_the_delay() {
-        let s = Schedule {
+        let s = Plan {
             jitter: Jitter::Equal,
             ..schedule(Backoff::Constant)
         };
@@ -306,7 +307,7 @@ mod tests {
 
     #[test]
     fn decorrelated_jitter_stays_within_base_and_three_times_the_previous() {
-        let s = Schedule {
+        let s = Plan {
             jitter: Jitter::Decorrelated,
             max_delay: Duration::from_secs(3600),
             ..schedule(Backoff::Constant)
@@ -320,13 +321,13 @@ mod tests {
 
     #[test]
     fn a_seed_makes_jitter_repeatable() {
-        let s = Schedule {
+        let s = Plan {
             jitter: Jitter::Full,
             seed: Some(42),
             ..schedule(Backoff::Exponential)
         };
         assert_eq!(first(&s, 10), first(&s, 10));
-        let other = Schedule {
+        let other = Plan {
             seed: Some(43),
             ..s.clone()
         };
@@ -338,7 +339,7 @@ mod tests {
     #[test]
     fn a_zero_delay_stays_zero_for_ever() {
         for backoff in [Backoff::Exponential, Backoff::Fibonacci, Backoff::Linear] {
-            let s = Schedule {
+            let s = Plan {
                 delay: Duration::ZERO,
                 ..schedule(backoff)
             };
@@ -364,7 +365,7 @@ mod tests {
             to_the_millisecond(Duration::from_nanos(123_456)),
             Duration::from_micros(123)
         );
-        let s = Schedule {
+        let s = Plan {
             jitter: Jitter::Full,
             ..schedule(Backoff::Exponential)
         };
@@ -375,7 +376,7 @@ mod tests {
         );
     }
 
-    fn any_schedule() -> impl Strategy<Value = Schedule> {
+    fn any_schedule() -> impl Strategy<Value = Plan> {
         let duration = prop_oneof![
             Just(Duration::ZERO),
             (0u64..5_000).prop_map(Duration::from_millis),
@@ -399,7 +400,7 @@ mod tests {
             jitter,
             any::<u64>(),
         )
-            .prop_map(|(backoff, delay, factor, max_delay, delays, jitter, seed)| Schedule {
+            .prop_map(|(backoff, delay, factor, max_delay, delays, jitter, seed)| Plan {
                 backoff,
                 delay,
                 factor,

@@ -211,8 +211,8 @@ pub struct Layer {
     /// is reported and changes nothing.
     #[arg(long, value_name = "CMD", help_heading = "Hooks")]
     pub on_giveup: Option<String>,
-    /// The time limit of each hook; one that runs out is stopped like a timed-out attempt.
-    /// 0 means no limit.
+    /// The time limit of each hook; one that runs out gets TERM, with its process group, then
+    /// KILL after --kill-after. 0 means no limit.
     #[arg(long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Hooks")]
     pub hook_timeout: Option<Value<Limit>>,
 
@@ -263,7 +263,6 @@ fn text<T: FromText>(text: &str) -> Result<Value<T>, String> {
     T::from_text(text).map(Value)
 }
 
-/// A path, taken as the OS gives it (not only UTF-8), but never empty.
 /// `--lock`: a path (which need not be UTF-8) or `dynamodb://TABLE/KEY`.
 fn lock_target() -> impl TypedValueParser<Value = Value<LockTarget>> {
     OsStringValueParser::new().try_map(|text| LockTarget::from_os(text).map(Value))

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::cli::{Layer, Selection};
 use crate::error::Error;
 use crate::parse::LogFormat;
-use crate::settings::{Layers, Place, Placed, Settings, Source};
+use crate::settings::{HookKind, Layers, Place, Placed, Settings, Source};
 
 /// `(NAME, text)` of a built-in profile: `config/NAME.toml` as build.rs
 /// wrote it, with the same keys and values and no comments, which are most
@@ -217,9 +217,9 @@ impl Catalog {
 
 fn summary(name: &str, layer: &Layer, origin: Origin) -> Summary {
     let hooks = [
-        ("--check", &layer.check),
-        ("--on-retry", &layer.on_retry),
-        ("--on-giveup", &layer.on_giveup),
+        (HookKind::Check, &layer.check),
+        (HookKind::OnRetry, &layer.on_retry),
+        (HookKind::OnGiveup, &layer.on_giveup),
     ];
     Summary {
         name: name.to_string(),
@@ -227,8 +227,8 @@ fn summary(name: &str, layer: &Layer, origin: Origin) -> Summary {
         origin,
         hooks: hooks
             .iter()
-            .filter(|(_, set)| set.is_some())
-            .map(|(flag, _)| *flag)
+            .filter(|(_, set)| set.as_ref().is_some_and(|command| !command.trim().is_empty()))
+            .map(|(kind, _)| kind.flag())
             .collect(),
     }
 }

@@ -143,7 +143,7 @@ macro_rules! value_into_plain {
         }
     )*};
 }
-value_into_plain!(Duration, Signal, Factor, PathBuf, LockTarget);
+value_into_plain!(Duration, Signal, Factor, LockTarget);
 
 /// Values that can be read from text.
 pub trait FromText: Sized {
@@ -169,16 +169,6 @@ impl FromText for ExitCodes {
     const EXPECTING: &'static str = "exit codes such as \"1,40-45,255\"";
     fn from_text(text: &str) -> Result<Self, String> {
         ExitCodes::parse(text)
-    }
-}
-
-impl FromText for PathBuf {
-    const EXPECTING: &'static str = "a file path";
-    fn from_text(text: &str) -> Result<Self, String> {
-        match text {
-            "" => Err("a file path cannot be empty".to_string()),
-            _ => Ok(PathBuf::from(text)),
-        }
     }
 }
 
@@ -447,13 +437,11 @@ to_text_by! {
     bool => bool::to_string,
     u32 => u32::to_string,
     u64 => u64::to_string,
-    f64 => f64::to_string,
     Duration => |d: &Duration| show_duration(*d),
     Signal => |s: &Signal| signal_name(*s).to_string(),
     ExitCodes => ExitCodes::to_string,
     DelayList => DelayList::to_string,
     Factor => |f: &Factor| f.0.to_string(),
-    PathBuf => |p: &PathBuf| p.display().to_string(),
     LockTarget => LockTarget::to_string,
     String => String::clone,
     LogFormat => |f: &LogFormat| f.name().to_string(),

@@ -4,7 +4,7 @@
 //! flags or files.
 //!
 //! The settings are grouped as the command line is. Each group is declared
-//! once with [`group!`]: its keys, their types and their defaults; that one
+//! once with `group!`: its keys, their types and their defaults; that one
 //! declaration gives the struct, its resolution and its keys for `--explain`.
 
 use std::collections::BTreeMap;
@@ -369,8 +369,8 @@ impl Hooks {
 
 impl Schedule {
     /// The backoff schedule these settings describe.
-    pub fn backoff(&self) -> backoff::Schedule {
-        backoff::Schedule {
+    pub fn backoff(&self) -> backoff::Plan {
+        backoff::Plan {
             backoff: self.backoff,
             delay: self.delay,
             factor: self.factor.0,

@@ -6,7 +6,7 @@
 //! where nothing reaches it. A signal that retry-on's parent made it ignore
 //! stays ignored, as it would for the command run alone. Realtime signals
 //! are not caught: one ends retry-on, and the command dies with it (see
-//! `platform::die_with_parent`).
+//! `platform::ChildSignals::apply_in_child`).
 
 use std::future::poll_fn;
 use std::io;
