@@ -5,6 +5,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, killpg, signal, sigprocmask};
 use nix::unistd::{Pid, tcgetpgrp, tcsetpgrp};
@@ -144,34 +145,64 @@ pub(crate) fn is_ignored(signal: Signal) -> bool {
     read == 0 && unsafe { old.assume_init() }.sa_sigaction == nix::libc::SIG_IGN
 }
 
+/// Whether SIGPIPE was ignored when retry-on started. Rust's runtime
+/// ignores it before `main` (so that a closed output is a write error), and
+/// its `Command` gives every child the default back; a parent that ignores
+/// it (`trap '' PIPE`) must see the command ignore it too, as with GNU
+/// `timeout`. So it is read before Rust's runtime starts, by a constructor.
+static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
+
+/// Runs before `main`, as every function in `.init_array` does (glibc and
+/// musl alike): reads the SIGPIPE disposition retry-on inherited.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static READ_SIGPIPE_AT_START: extern "C" fn() = {
+    extern "C" fn read_sigpipe() {
+        SIGPIPE_WAS_IGNORED.store(is_ignored(Signal::SIGPIPE), Ordering::Relaxed);
+    }
+    read_sigpipe
+};
+
 /// Sets up retry-on's own signal dispositions before it runs anything:
 /// SIGCHLD back to its default, as GNU timeout does (ignored, the kernel
 /// would reap the command before retry-on could learn how it ended), and
 /// SIGXFSZ ignored, so that a full temporary file is a write error, not
-/// death. Returns the dispositions the command must get back.
+/// death. Returns the dispositions the command must get back: SIGXFSZ's,
+/// and an ignored SIGPIPE.
 pub(crate) fn own_signal_dispositions() -> ChildSignals {
     // SAFETY: setting the default disposition installs no handler.
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
     let restore_xfsz = !is_ignored(Signal::SIGXFSZ);
     // SAFETY: ignoring a signal installs no handler.
     let _ = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
-    ChildSignals { restore_xfsz }
+    ChildSignals {
+        restore_xfsz,
+        ignore_pipe: SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed),
+    }
 }
 
 /// What a child must be given back, of what retry-on changed for itself.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ChildSignals {
     restore_xfsz: bool,
+    /// retry-on's parent ignored SIGPIPE, which the child's default undoes.
+    ignore_pipe: bool,
 }
 
 impl ChildSignals {
-    /// Run in the child between fork and exec: restores SIGXFSZ, and makes
+    /// Run in the child between fork and exec (after Rust's `Command` has
+    /// set SIGPIPE to its default): restores SIGXFSZ and SIGPIPE, and makes
     /// the child die if retry-on dies first, even of SIGKILL (on Linux;
     /// elsewhere there is no such call). Only async-signal-safe calls.
     pub(crate) fn apply_in_child(self, parent: Pid) -> io::Result<()> {
         if self.restore_xfsz {
             // SAFETY: restoring the default disposition installs no handler.
             unsafe { signal(Signal::SIGXFSZ, SigHandler::SigDfl) }?;
+        }
+        if self.ignore_pipe {
+            // SAFETY: ignoring a signal installs no handler.
+            unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }?;
         }
         #[cfg(target_os = "linux")]
         {
