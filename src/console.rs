@@ -29,6 +29,7 @@ pub(crate) fn pass_on(sink: Sink, data: &[u8]) -> io::Result<()> {
         Sink::Stderr => write_fully(io::stderr().as_fd(), data),
     };
     if sink != Sink::Stdout
+        && written.is_ok()
         && let Some(last) = data.last()
     {
         MID_LINE.store(*last != b'\n', Ordering::Relaxed);

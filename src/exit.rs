@@ -13,6 +13,11 @@ pub(crate) const OWN_FAILURE: u8 = 125;
 pub(crate) const CANNOT_EXECUTE: u8 = 126;
 /// The command was not found.
 pub(crate) const NOT_FOUND: u8 = 127;
+/// retry-on could not write the command's output to its own stdout (a full
+/// disk, an I/O error; not a closed pipe): what GNU tools exit with after a
+/// write error (`cat > /dev/full`), and what the command alone would most
+/// likely have exited with.
+pub(crate) const WRITE_FAILED: u8 = 1;
 
 /// How retry-on ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +60,9 @@ impl Exit {
         use crate::policy::Ending;
         if outcome.interrupted == Some(Signal::SIGINT) {
             return Exit::Signal(Signal::SIGINT);
+        }
+        if outcome.output_failed.is_some() {
+            return Exit::Code(WRITE_FAILED);
         }
         if outcome.stopped.is_some() {
             return Exit::Code(TIMED_OUT);

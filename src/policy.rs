@@ -61,6 +61,9 @@ pub(crate) struct Outcome {
     pub abort_match: Option<Matched>,
     /// retry-on's own stdout or stderr was closed under the command (a broken pipe).
     pub output_closed: bool,
+    /// retry-on could not write the command's stdout for another reason (a
+    /// full disk): the OS error.
+    pub output_failed: Option<String>,
     /// The command was lent the terminal, so Ctrl-C went to it, not to retry-on.
     pub had_terminal: bool,
     /// What the last `--retry-after` line captured: the wait the output asked for.
@@ -81,6 +84,7 @@ impl Outcome {
             retry_match: None,
             abort_match: None,
             output_closed: false,
+            output_failed: None,
             had_terminal: false,
             hint: None,
             held_overflow: None,
@@ -129,6 +133,9 @@ pub(crate) enum GiveUp {
     CommandInterrupted,
     /// The command's output has nowhere to go: a later attempt cannot do better.
     OutputClosed,
+    /// Its stdout could not be written (the OS error): what was lost cannot
+    /// be taken back, even after a success.
+    OutputFailed(String),
     /// Stdin could not be kept, so no later attempt could be given it (the OS error).
     StdinLost(String),
 }
@@ -143,6 +150,7 @@ impl GiveUp {
             GiveUp::AttemptsExhausted(_) => Some("attempts"),
             GiveUp::DeadlineAhead { .. } | GiveUp::DeadlineReached => Some("deadline"),
             GiveUp::OutputClosed => Some("output-closed"),
+            GiveUp::OutputFailed(_) => Some("output-failed"),
             GiveUp::StdinLost(_) => Some("stdin-lost"),
             GiveUp::Interrupted(_) | GiveUp::CommandInterrupted => None,
         }
@@ -168,6 +176,9 @@ pub(crate) fn decide(
     if let Some(signal) = outcome.interrupted {
         return Verdict::GiveUp(GiveUp::Interrupted(signal));
     }
+    if let Some(why) = &outcome.output_failed {
+        return Verdict::GiveUp(GiveUp::OutputFailed(why.clone()));
+    }
     match outcome.stopped {
         Some(Stop::Deadline) => return Verdict::GiveUp(GiveUp::DeadlineReached),
         None if outcome.ending == Ending::Exited(0) => return Verdict::Succeeded,
@@ -182,8 +193,10 @@ pub(crate) fn decide(
     if died_of(Signal::SIGINT) || ctrl_c_exit {
         return Verdict::GiveUp(GiveUp::CommandInterrupted);
     }
-    // A SIGPIPE death is an ordinary signal death (a broken internal pipe is
-    // transient) unless it was retry-on's own output that closed.
+    // A broken output of retry-on's own ends the run, however the command
+    // took it (SIGPIPE, or an exit code of its own); a SIGPIPE death with
+    // retry-on's output fine is an ordinary signal death (a broken internal
+    // pipe is transient).
     if outcome.output_closed {
         return Verdict::GiveUp(GiveUp::OutputClosed);
     }
@@ -395,6 +408,18 @@ mod tests {
             ..Outcome::exited(1)
         };
         assert_eq!(decide1(&r, &closed), Verdict::GiveUp(GiveUp::OutputClosed));
+    }
+
+    /// `--hold-stdout` or `--stdout-pattern` into a full disk exited 0, or
+    /// said "its output was closed": the output is lost, whatever the exit.
+    #[test]
+    fn output_that_could_not_be_written_is_a_failure_even_after_exit_zero() {
+        let failed = Outcome {
+            output_failed: Some("No space left on device".into()),
+            ..Outcome::exited(0)
+        };
+        let why = GiveUp::OutputFailed("No space left on device".into());
+        assert_eq!(decide1(&rules(false, None), &failed), Verdict::GiveUp(why));
     }
 
     #[test]

@@ -197,6 +197,9 @@ impl Reporter {
                 }
                 GiveUp::CommandInterrupted => format!("{this} failed ({what}); not retrying an interrupted command"),
                 GiveUp::OutputClosed => format!("{this} failed ({what}); not retrying: its output was closed"),
+                GiveUp::OutputFailed(why) => {
+                    format!("{this} ended ({what}), but its stdout could not be written ({why}); not retrying")
+                }
                 GiveUp::StdinLost(why) => {
                     format!("{this} failed ({what}); not retrying: stdin could not be kept for another attempt ({why})")
                 }
@@ -355,15 +358,24 @@ impl Reporter {
         }
     }
 
-    /// The held stdout (`--hold-stdout`) could not be written: its reader is gone.
-    pub(crate) fn held_output_lost(&self, attempt: u32, error: &std::io::Error) {
-        let message = format!(
-            "could not write the held stdout, its reader has gone ({error}); not retrying: its output was closed"
-        );
+    /// The held stdout (`--hold-stdout`) could not be written, and the run
+    /// ends with `exit`: its reader is gone, or the write failed (a full disk).
+    pub(crate) fn held_output_failed(&self, attempt: u32, error: &std::io::Error, exit: Exit) {
+        let (reason, message) = match error.kind() {
+            std::io::ErrorKind::BrokenPipe => (
+                "output_closed",
+                format!(
+                    "could not write the held stdout, its reader has gone ({error}); not retrying: its output was closed"
+                ),
+            ),
+            _ => (
+                "output_failed",
+                format!("could not write the held stdout ({error}); not retrying"),
+            ),
+        };
         match self.format {
             LogFormat::Json => {
-                let exit_code = 128 + Signal::SIGPIPE as i32;
-                let data = json!({ "reason": "output_closed", "message": message, "exit_code": exit_code });
+                let data = json!({ "reason": reason, "message": message, "exit_code": exit.shell_code() });
                 self.event("give_up", attempt, data);
             }
             LogFormat::Text | LogFormat::Github => self.line(Meaning::Failed, &message),
@@ -443,22 +455,25 @@ impl Reporter {
             Verdict::Succeeded => self.event("success", attempt, json!({ "exit_code": exit_code })),
             Verdict::Retry(_) => {}
             Verdict::GiveUp(why) => {
-                let (reason, extra) = match why {
-                    GiveUp::NoMatch => ("no_match", Value::Null),
-                    GiveUp::Aborted(m) => ("aborted", json!(m.pattern)),
-                    GiveUp::AttemptsExhausted(_) => ("attempts_exhausted", Value::Null),
-                    GiveUp::DeadlineAhead { delay, .. } => ("deadline", json!(delay.as_millis() as u64)),
-                    GiveUp::DeadlineReached => ("deadline", Value::Null),
-                    GiveUp::Interrupted(signal) => ("interrupted", json!(signal.as_str())),
-                    GiveUp::CommandInterrupted => ("command_interrupted", Value::Null),
-                    GiveUp::OutputClosed => ("output_closed", Value::Null),
-                    GiveUp::StdinLost(why) => ("stdin_lost", json!(why)),
+                // Each reason with the fields that say more about it, named as
+                // the other events name them.
+                let (reason, mut data) = match why {
+                    GiveUp::NoMatch => ("no_match", json!({})),
+                    GiveUp::Aborted(m) => ("aborted", json!({ "pattern": m.pattern })),
+                    GiveUp::AttemptsExhausted(_) => ("attempts_exhausted", json!({})),
+                    GiveUp::DeadlineAhead { delay, .. } => {
+                        ("deadline", json!({ "delay_ms": delay.as_millis() as u64 }))
+                    }
+                    GiveUp::DeadlineReached => ("deadline", json!({})),
+                    GiveUp::Interrupted(signal) => ("interrupted", json!({ "signal": signal.as_str() })),
+                    GiveUp::CommandInterrupted => ("command_interrupted", json!({})),
+                    GiveUp::OutputClosed => ("output_closed", json!({})),
+                    GiveUp::OutputFailed(why) => ("output_failed", json!({ "message": why })),
+                    GiveUp::StdinLost(why) => ("stdin_lost", json!({ "message": why })),
                 };
-                self.event(
-                    "give_up",
-                    attempt,
-                    json!({ "reason": reason, "detail": extra, "exit_code": exit_code }),
-                );
+                data["reason"] = json!(reason);
+                data["exit_code"] = json!(exit_code);
+                self.event("give_up", attempt, data);
             }
         }
     }

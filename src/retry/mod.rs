@@ -203,17 +203,19 @@ impl Run<'_> {
     }
 
     /// Writes the final attempt's held stdout (`--hold-stdout`). When its
-    /// reader has gone, the run ends as for a closed output: SIGPIPE.
+    /// reader has gone, the run ends as for a closed output (SIGPIPE); when
+    /// the write fails otherwise (a full disk), as GNU tools end after a
+    /// write error.
     fn write_held(&self, number: u32, held: Option<&SpillBuffer>) -> Option<Exit> {
         let held = held?;
         let mut out = std::io::stdout().lock();
-        match held.write_to(&mut out).and_then(|()| out.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                self.reporter.held_output_lost(number, &e);
-                Some(Exit::Signal(nix::sys::signal::Signal::SIGPIPE))
-            }
-            _ => None,
-        }
+        let error = held.write_to(&mut out).and_then(|()| out.flush()).err()?;
+        let exit = match error.kind() {
+            std::io::ErrorKind::BrokenPipe => Exit::Signal(nix::sys::signal::Signal::SIGPIPE),
+            _ => Exit::Code(crate::exit::WRITE_FAILED),
+        };
+        self.reporter.held_output_failed(number, &error, exit);
+        Some(exit)
     }
 
     /// When an attempt starting `now` must stop: at its `--timeout`, or at the deadline.

@@ -4,7 +4,6 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use tokio::process::{Child, ChildStderr, ChildStdout};
 
 use super::group::{Lifecycle, Limits, ProcessGroup};
@@ -14,7 +13,7 @@ use crate::console::{Sink, pass_on};
 use crate::error::Error;
 use crate::pattern::Hit;
 use crate::platform::is_broken;
-use crate::policy::{Ending, Matched, Outcome, Stream};
+use crate::policy::{Matched, Outcome, Stream};
 use crate::signals::Signals;
 use crate::spool::SpillBuffer;
 use crate::terminal::Terminal;
@@ -33,6 +32,9 @@ pub(super) struct AttemptState<'a> {
     held_stdout: Option<SpillBuffer>,
     /// retry-on's own stdout was closed under the command.
     output_closed: bool,
+    /// Why retry-on could not write the command's stdout, if it could not
+    /// for another reason than a closed pipe.
+    output_failed: Option<String>,
     /// Why the held stdout had to be written early, if it had.
     held_overflow: Option<String>,
     /// When output stops being read after the exit.
@@ -71,6 +73,7 @@ impl<'a> AttemptState<'a> {
             stdout_sink: if merged { Sink::Both } else { Sink::Stdout },
             held_stdout: attempt.process.hold_stdout.then(SpillBuffer::new),
             output_closed: false,
+            output_failed: None,
             held_overflow: None,
             drain_until: None,
             terminal,
@@ -113,8 +116,10 @@ impl<'a> AttemptState<'a> {
         let Some(n) = read else { return };
         let written = pass_on(Sink::Stderr, self.stderr.chunk(n));
         self.stderr.scan(n);
-        if written.is_err() {
-            // Our stderr is gone: close the command's, as it would be.
+        // Our stderr is gone: close the command's, as it would be. Any other
+        // error (a full disk) the command alone would have met at that write
+        // and most likely ignored: the next chunk is tried again.
+        if written.is_err_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
             self.stderr.close();
         }
     }
@@ -129,20 +134,25 @@ impl<'a> AttemptState<'a> {
             None => pass_on(self.stdout_sink, self.stdout.chunk(n)),
         };
         self.stdout.scan(n);
-        if written.is_err() {
-            self.output_closed = true;
+        // The command's stdout goes nowhere: close its pipe, so that it stops
+        // as it would have alone (SIGPIPE, or an error at its next write).
+        if let Err(e) = written {
+            match e.kind() {
+                io::ErrorKind::BrokenPipe => self.output_closed = true,
+                _ => self.output_failed = Some(e.to_string()),
+            }
             self.stdout.close();
         }
     }
 
     /// The held stdout cannot grow (`--hold-stdout` with a full disk):
     /// writes what is held, and passes the chunk at hand and the rest through.
-    fn stop_holding(&mut self, why: std::io::Error, n: usize) -> std::io::Result<()> {
+    fn stop_holding(&mut self, why: io::Error, n: usize) -> io::Result<()> {
         self.held_overflow = Some(why.to_string());
         let held = self.held_stdout.take().expect("only held output overflows");
-        let mut out = std::io::stdout().lock();
+        let mut out = io::stdout().lock();
         held.write_to(&mut out)?;
-        std::io::Write::flush(&mut out)?;
+        io::Write::flush(&mut out)?;
         pass_on(self.stdout_sink, self.stdout.chunk(n))
     }
 
@@ -173,9 +183,10 @@ impl<'a> AttemptState<'a> {
         }
         let status = self.life.status.expect("an attempt ends only after the command exits");
         let ending = ending(status);
-        // The command died of SIGPIPE: was it retry-on's own output that closed?
-        let own_output_closed = ending == Ending::Signaled(Signal::SIGPIPE as i32)
-            && (is_broken(io::stdout().as_fd()) || is_broken(io::stderr().as_fd()));
+        // Whatever the command made of it (SIGPIPE, an exit code of its
+        // own), an output of retry-on's that is broken now cannot take the
+        // output of another attempt.
+        let own_output_closed = is_broken(io::stdout().as_fd()) || is_broken(io::stderr().as_fd());
         let matched = |stream, hit: &Option<Hit>| {
             hit.as_ref().map(|hit| Matched {
                 stream,
@@ -192,6 +203,7 @@ impl<'a> AttemptState<'a> {
             abort_match: matched(Stream::Stderr, &stderr_hits.abort)
                 .or_else(|| matched(self.stdout_stream(), &stdout_hits.abort)),
             output_closed: self.output_closed || own_output_closed,
+            output_failed: self.output_failed,
             hint: stderr_hits.hint.or(stdout_hits.hint),
             held_overflow: self.held_overflow,
             stdin_lost: None,
