@@ -114,6 +114,7 @@ fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
         return Ok(Exit::Code(0));
     }
     let child_signals = platform::own_signal_dispositions();
+    descriptors_to_spare().map_err(|e| Error::io("cannot start the runtime", e))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -126,6 +127,14 @@ fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
         };
         retry::retry(settings, &patterns, lock.as_ref(), child_signals).await
     })
+}
+
+/// The runtime and its signal driver take a few descriptors, and tokio
+/// panics (aborts, in a release build) when the signal driver cannot have
+/// its pair: under a tight `ulimit -n`, check first that they are there.
+fn descriptors_to_spare() -> std::io::Result<()> {
+    let pipes: std::io::Result<Vec<_>> = (0..4).map(|_| std::io::pipe()).collect();
+    pipes.map(drop)
 }
 
 fn lease_options(settings: &Settings) -> LeaseOptions {

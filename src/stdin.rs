@@ -84,32 +84,31 @@ impl Stdin {
     /// descriptors already in place; [`Feeding::start`] then hands the pipe
     /// over. Dropping the feeding stops it and waits for it, so that nothing
     /// of the attempt's stdin (thread or descriptor) outlives the attempt.
-    pub(crate) fn feeding(&self) -> Option<Feeding> {
+    /// An error when no thread or descriptor is to be had: the command would
+    /// otherwise get an empty stdin.
+    pub(crate) fn feeding(&self) -> io::Result<Option<Feeding>> {
         let Stdin::Replay(replay) = self else {
-            return None;
+            return Ok(None);
         };
-        replay.start_reader();
-        let (woken, wake) = io::pipe().ok()?;
+        replay.start_reader()?;
+        let (woken, wake) = io::pipe()?;
         let (hand_over, handed) = mpsc::channel::<OwnedFd>();
         let stop = Arc::new(AtomicBool::new(false));
         let feeder = {
             let (replay, stop) = (Arc::clone(replay), Arc::clone(&stop));
-            std::thread::Builder::new()
-                .name("stdin-feeder".into())
-                .spawn(move || {
-                    if let Ok(pipe) = handed.recv() {
-                        replay.pump(&pipe, &FeedStop { flag: &stop, woken });
-                    }
-                })
-                .ok()?
+            std::thread::Builder::new().name("stdin-feeder".into()).spawn(move || {
+                if let Ok(pipe) = handed.recv() {
+                    replay.pump(&pipe, &FeedStop { flag: &stop, woken });
+                }
+            })?
         };
-        Some(Feeding {
+        Ok(Some(Feeding {
             replay: Arc::clone(replay),
             stop,
             wake: Some(wake),
             hand_over: Some(hand_over),
             feeder: Some(feeder),
-        })
+        }))
     }
 }
 
@@ -205,16 +204,15 @@ impl Replay {
         self.changed.wait(state).unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start_reader(self: &Arc<Self>) {
-        self.reader.get_or_init(|| {
+    fn start_reader(self: &Arc<Self>) -> io::Result<()> {
+        if self.reader.get().is_none() {
             let replay = Arc::clone(self);
-            let started = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name("stdin-reader".into())
-                .spawn(move || replay.read_while_wanted());
-            if started.is_err() {
-                self.lock().ended = true;
-            }
-        });
+                .spawn(move || replay.read_while_wanted())?;
+            let _ = self.reader.set(());
+        }
+        Ok(())
     }
 
     /// Reads our stdin a chunk at a time, each time a feeder asks for more.

@@ -3,25 +3,14 @@
 //! code before its fix.
 
 mod common {
-    pub mod child;
     pub mod command;
     pub mod exit;
-    pub mod finished;
-    #[allow(dead_code)] // this binary uses only part of it
-    pub mod procfs;
-    pub mod scripts;
 }
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::child::start;
-use common::command::{BIN, isolated, tempdir};
+use common::command::{BIN, isolated};
 use common::exit::shell_code;
-use common::finished::retry_on;
-use predicates::str::contains;
-
-const BOUND: Duration = Duration::from_secs(60);
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -139,4 +128,70 @@ fn a_full_disk_under_stderr_does_not_kill_the_command() {
         .unwrap();
     assert_eq!(shell_code(out.status), 0);
     assert_eq!(text(&out.stdout), "done\n");
+}
+
+/// Runs `line` with `sh -c` under /usr/bin/time; returns the output, with
+/// the peak memory in KiB taken out of its stderr.
+fn with_peak_memory(line: &str) -> (std::process::Output, u64) {
+    let mut out = isolated("sh")
+        .args([
+            "-c",
+            &line.replace("retry-on", &format!("/usr/bin/time -f peak-kib=%M {BIN}")),
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-kib="))
+        .unwrap_or_else(|| panic!("no peak from /usr/bin/time in {stderr}"))
+        .parse()
+        .unwrap();
+    out.stderr = stderr
+        .lines()
+        .filter(|l| !l.starts_with("peak-kib=") && !l.starts_with("Command exited"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes();
+    (out, peak)
+}
+
+/// A background process that holds the piped stderr open on every attempt
+/// left a task with a 128 KiB buffer and a descriptor per attempt: memory
+/// and descriptors grew without bound, and with `ulimit -n 30` the run ended
+/// "cannot run "sh": Too many open files", 126, blaming the command.
+#[test]
+fn pipes_left_open_by_background_processes_are_bounded() {
+    let (out, peak) = with_peak_memory(
+        "ulimit -n 30; exec retry-on -p x -n 40 -d 1ms -b constant -- sh -c 'sleep 10 & echo x >&2; exit 3'",
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(shell_code(out.status), 3, "{stderr}");
+    assert!(stderr.contains("attempt 40/40 failed (exit 3); giving up"), "{stderr}");
+    assert!(peak < 16 * 1024, "peak memory {peak} KiB");
+}
+
+/// Out of descriptors, retry-on said "cannot run "sh": Too many open
+/// files" and exited 126, as if the command could not be executed; with
+/// fewer still, tokio's signal driver panicked (101), and a stdin to replay
+/// could be given to the command empty. Under every limit the run is now
+/// either whole or retry-on's own failure (125), with the reason; some limit
+/// is low enough for the spawn itself to fail.
+#[test]
+fn running_out_of_descriptors_is_retry_on_s_own_failure() {
+    let mut spawn_failed = false;
+    for limit in 4..40 {
+        let line = format!("echo in | {{ ulimit -n {limit}; exec {BIN} -p x -n 2 -- cat; }}");
+        let out = isolated("sh").args(["-c", &line]).output().unwrap();
+        let stderr = text(&out.stderr);
+        match shell_code(out.status) {
+            0 => assert_eq!(text(&out.stdout), "in\n", "limit {limit}: {stderr}"),
+            125 => {
+                assert!(stderr.contains("Too many open files"), "limit {limit}: {stderr}");
+                spawn_failed |= stderr.contains("cannot start \"cat\": retry-on ran out of resources");
+            }
+            code => panic!("limit {limit}: exit {code}: {stderr}"),
+        }
+    }
+    assert!(spawn_failed, "no limit made the spawn itself fail");
 }

@@ -22,7 +22,7 @@ use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::spool::SpillBuffer;
 use crate::stdin::Stdin;
-use crate::supervise::Attempt;
+use crate::supervise::{Attempt, Leftovers};
 use crate::terminal::Terminal;
 
 /// What stays the same across the attempts of a run.
@@ -37,6 +37,7 @@ struct Run<'a> {
     /// The `--max-time` deadline.
     deadline: Option<Instant>,
     child_signals: ChildSignals,
+    leftovers: Leftovers,
 }
 
 /// Runs the command until it succeeds or retry-on gives up.
@@ -67,6 +68,7 @@ pub(crate) async fn retry(
         },
         deadline: schedule.max_time.map(|t| Instant::now() + t),
         child_signals,
+        leftovers: Leftovers::default(),
     };
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
     let exit = run.go(&mut signals).await?;
@@ -153,6 +155,7 @@ impl Run<'_> {
             patterns: self.patterns,
             terminal: self.terminal.as_ref(),
             child_signals: self.child_signals,
+            leftovers: &self.leftovers,
         };
         self.reporter.attempt_started(number, &settings.command);
         let began = Instant::now();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, ChildStderr, ChildStdout};
 
 use super::group::{Lifecycle, Limits, ProcessGroup};
-use super::pump::Pump;
+use super::pump::{Leftovers, Pump};
 use super::{Attempt, DRAIN_GRACE, Ended, ending};
 use crate::console::{Sink, pass_on};
 use crate::error::Error;
@@ -41,6 +41,8 @@ pub(super) struct AttemptState<'a> {
     drain_until: Option<Instant>,
     terminal: Option<&'a Terminal>,
     terminal_check: Option<Instant>,
+    /// Where a pipe still open after the attempt goes on being passed on.
+    leftovers: &'a Leftovers,
     /// Whether the attempt was lent the terminal.
     lent: bool,
 }
@@ -78,6 +80,7 @@ impl<'a> AttemptState<'a> {
             drain_until: None,
             terminal,
             terminal_check: terminal.map(|_| Instant::now() + TERMINAL_CHECK),
+            leftovers: attempt.leftovers,
             lent: false,
         })
     }
@@ -170,8 +173,8 @@ impl<'a> AttemptState<'a> {
         if let Some(terminal) = self.terminal.filter(|_| self.lent) {
             terminal.take_back();
         }
-        self.stderr.keep_draining(Sink::Stderr);
-        self.stdout.keep_draining(self.stdout_sink);
+        self.stderr.keep_draining(Sink::Stderr, self.leftovers);
+        self.stdout.keep_draining(self.stdout_sink, self.leftovers);
         let stderr_hits = self.stderr.finish();
         let stdout_hits = self.stdout.finish();
         self.life.settle(signals).await;

@@ -23,6 +23,7 @@ use nix::unistd::Pid;
 use self::attempt::AttemptState;
 pub(crate) use self::group::{Limits, ProcessGroup};
 pub(crate) use self::hook::{Hook, HookEnd, run_hook};
+pub(crate) use self::pump::Leftovers;
 use crate::clock::alarm;
 use crate::error::Error;
 use crate::pattern::Patterns;
@@ -36,8 +37,8 @@ use crate::terminal::Terminal;
 
 /// How long an attempt waits for the rest of its output after the command
 /// exits, for a background process that holds the pipe open. Then the attempt
-/// ends, and what that process writes is passed on, unscanned, for as long as
-/// retry-on runs.
+/// ends, and what that process writes is passed on, unscanned, among the
+/// run's [`Leftovers`].
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_millis(100);
 
 /// What one attempt needs.
@@ -54,6 +55,8 @@ pub(crate) struct Attempt<'a> {
     pub terminal: Option<&'a Terminal>,
     /// What the command gets back of retry-on's own signal dispositions.
     pub child_signals: ChildSignals,
+    /// The run's pipes that outlived their attempts.
+    pub leftovers: &'a Leftovers,
 }
 
 /// How an attempt ended, and its stdout with `--hold-stdout`.
@@ -71,7 +74,8 @@ pub(crate) async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) ->
     let pipe_stdout = merge || patterns.stdout.is_some() || attempt.process.hold_stdout;
     let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::inherit() };
 
-    let mut feeding = attempt.stdin.feeding();
+    // Out of threads or descriptors, the command would get an empty stdin.
+    let mut feeding = (attempt.stdin.feeding()).map_err(|e| Error::io("cannot pass stdin on to the command", e))?;
     let mut child = spawn::spawn(attempt.command, |argv| {
         let mut command = tokio::process::Command::new(&argv[0]);
         command
@@ -90,7 +94,6 @@ pub(crate) async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) ->
     let stdin_pipe = child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok());
     match &mut feeding {
         Some(feeding) => feeding.start(stdin_pipe),
-        // Nothing can feed it (no thread or pipe to spare): the command gets an empty stdin, not a hang.
         None => drop(stdin_pipe),
     }
     let group = ProcessGroup {

@@ -1,6 +1,9 @@
 //! Passing a child's piped output on to retry-on's own stdout or stderr,
-//! with the thread that scans it for patterns.
+//! with the thread that scans it for patterns, and the pipes that outlive
+//! their attempt.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -14,6 +17,38 @@ const READ_SIZE: usize = 128 * 1024;
 
 /// The capacity asked for the command's output pipes (the kernel's default is 64 KiB).
 const PIPE_SIZE: i32 = 1024 * 1024;
+
+/// How many pipes that outlived their attempts are passed on at once.
+const LEFTOVERS_KEPT: usize = 4;
+
+/// The size of each read from such a pipe: what comes there is a
+/// background process's trickle, not the command's stream.
+const LEFTOVER_READ_SIZE: usize = 16 * 1024;
+
+/// The pipes that a background process still held open when their attempt
+/// ended, each passed on by a task of its own for as long as retry-on runs.
+/// At most [`LEFTOVERS_KEPT`] are: a command that leaves one behind on every
+/// attempt would otherwise cost a descriptor and a buffer per attempt,
+/// without bound. The oldest is closed first; its writer then gets SIGPIPE
+/// (or EPIPE) at its next write, as when retry-on exits.
+#[derive(Default)]
+pub(crate) struct Leftovers {
+    drains: RefCell<VecDeque<tokio::task::JoinHandle<()>>>,
+}
+
+impl Leftovers {
+    fn keep(&self, drain: tokio::task::JoinHandle<()>) {
+        let mut drains = self.drains.borrow_mut();
+        drains.retain(|kept| !kept.is_finished());
+        if drains.len() >= LEFTOVERS_KEPT
+            && let Some(oldest) = drains.pop_front()
+        {
+            // Dropping the task drops its end of the pipe.
+            oldest.abort();
+        }
+        drains.push_back(drain);
+    }
+}
 
 /// One piped output stream of the command, with the thread that scans it.
 pub(super) struct Pump<R> {
@@ -107,21 +142,21 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
     }
 
     /// Hands a pipe that is still open after the drain grace to a task of
-    /// its own, which passes on what a background process writes there for
-    /// as long as retry-on runs, unscanned: the attempt is over.
-    pub(super) fn keep_draining(&mut self, sink: Sink)
+    /// its own, kept among the `leftovers`, which passes on what a background
+    /// process writes there, unscanned: the attempt is over.
+    pub(super) fn keep_draining(&mut self, sink: Sink, leftovers: &Leftovers)
     where
         R: Send + 'static,
     {
         let Some(mut pipe) = self.pipe.take() else { return };
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; READ_SIZE];
+        leftovers.keep(tokio::spawn(async move {
+            let mut buf = vec![0u8; LEFTOVER_READ_SIZE];
             while let Ok(n) = pipe.read(&mut buf).await {
                 if n == 0 || pass_on(sink, &buf[..n]).is_err() {
                     break;
                 }
             }
-        });
+        }));
     }
 
     pub(super) fn finish(&mut self) -> Hits {

@@ -47,6 +47,20 @@ pub(super) fn prepare_child(command: &mut Command, child_signals: ChildSignals, 
 
 fn spawn_error(program: &OsStr, source: io::Error) -> Error {
     let command = program.to_string_lossy().into_owned();
+    // Out of descriptors (for the pipes, or in the child before exec),
+    // processes or memory: retry-on's own failure, not the command's.
+    let own = [
+        nix::libc::EMFILE,
+        nix::libc::ENFILE,
+        nix::libc::EAGAIN,
+        nix::libc::ENOMEM,
+    ];
+    if source.raw_os_error().is_some_and(|errno| own.contains(&errno)) {
+        return Error::io(
+            format!("cannot start {command:?}: retry-on ran out of resources"),
+            source,
+        );
+    }
     if source.kind() != io::ErrorKind::NotFound {
         return Error::NotExecutable { command, source };
     }
