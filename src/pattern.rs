@@ -21,13 +21,14 @@
 //! bytes, so a match is found on a line of any length as long as the matched
 //! text itself is shorter than the window.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 
 use memchr::{memchr, memrchr};
 use regex::bytes::{Regex, RegexBuilder};
 use regex_syntax::hir::{Hir, Look};
+use tokio::sync::{mpsc, oneshot};
 
 /// How much of an unfinished line is kept between reads.
 pub(crate) const WINDOW: usize = 64 * 1024;
@@ -544,14 +545,21 @@ const IN_FLIGHT: usize = 4;
 /// runs beside the passing on of the output instead of after it. The buffers
 /// come back for reuse. The thread starts with the first buffer: a command
 /// that writes nothing costs no thread (start-up, bench/notes.md).
+///
+/// Nothing here blocks the caller, which is the runtime's one thread and
+/// must go on handling signals and deadlines however slow matching is: a
+/// spare buffer and the hits are awaited. Dropped before its hits came, the
+/// scan is abandoned: the thread finishes the search at hand (one buffer),
+/// skips the rest and ends, freeing its buffers.
 pub(crate) struct ScanThread {
     /// What to scan for, until the thread starts and takes it.
     sets: Option<ScanSets>,
     chunks: Option<SyncSender<(Vec<u8>, usize)>>,
-    spare: Option<Receiver<Vec<u8>>>,
+    spare: Option<mpsc::Receiver<Vec<u8>>>,
+    hits: Option<oneshot::Receiver<Hits>>,
+    abandoned: Arc<AtomicBool>,
     allocated: usize,
     size: usize,
-    worker: Option<JoinHandle<Hits>>,
     /// Why the thread could not be started.
     failed: Option<String>,
 }
@@ -571,9 +579,10 @@ impl ScanThread {
             sets: Some((retry, abort, hints)),
             chunks: None,
             spare: None,
+            hits: None,
+            abandoned: Arc::default(),
             allocated: 0,
             size,
-            worker: None,
             failed: None,
         }
     }
@@ -583,26 +592,31 @@ impl ScanThread {
             return;
         };
         let (chunks, incoming) = sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
-        let (give_back, spare) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+        let (give_back, spare) = mpsc::channel::<Vec<u8>>(IN_FLIGHT);
+        let (found, hits) = oneshot::channel::<Hits>();
+        let abandoned = Arc::clone(&self.abandoned);
         let worker = std::thread::Builder::new().name("scan".into()).spawn(move || {
             let mut scanner = Scanner::new(retry.as_ref(), abort.as_ref()).with_hints(hints.as_ref());
             for (buffer, len) in incoming {
+                if abandoned.load(Ordering::Relaxed) {
+                    return;
+                }
                 scanner.feed(&buffer[..len]);
                 let _ = give_back.try_send(buffer);
             }
             scanner.finish();
-            Hits {
+            let _ = found.send(Hits {
                 retry: scanner.retry_hit().cloned(),
                 abort: scanner.abort_hit().cloned(),
                 hint: scanner.hint().map(str::to_string),
                 failed: scanner.failed().map(str::to_string),
-            }
+            });
         });
         match worker {
-            Ok(worker) => {
-                self.worker = Some(worker);
+            Ok(_) => {
                 self.chunks = Some(chunks);
                 self.spare = Some(spare);
+                self.hits = Some(hits);
             }
             Err(e) => self.failed = Some(format!("cannot start a thread to scan the output: {e}")),
         }
@@ -610,37 +624,48 @@ impl ScanThread {
 
     /// A buffer to read into: one given back, a new one while fewer than
     /// [`IN_FLIGHT`] exist, or else the next one the scanner gives back.
-    pub(crate) fn buffer(&mut self) -> Vec<u8> {
-        if let Some(Ok(buffer)) = self.spare.as_ref().map(Receiver::try_recv) {
+    pub(crate) async fn buffer(&mut self) -> Vec<u8> {
+        if let Some(Ok(buffer)) = self.spare.as_mut().map(mpsc::Receiver::try_recv) {
             return buffer;
         }
         if self.allocated < IN_FLIGHT {
             self.allocated += 1;
             return vec![0; self.size];
         }
-        match &self.spare {
-            Some(spare) => spare.recv().unwrap_or_else(|_| vec![0; self.size]),
-            None => vec![0; self.size],
-        }
+        let given_back = match &mut self.spare {
+            Some(spare) => spare.recv().await,
+            None => None,
+        };
+        given_back.unwrap_or_else(|| vec![0; self.size])
     }
 
-    /// Hands over the first `len` bytes of `buffer` for scanning.
+    /// Hands over the first `len` bytes of `buffer` for scanning. Never
+    /// waits: at most [`IN_FLIGHT`] buffers exist, and the channel holds them all.
     pub(crate) fn scan(&mut self, buffer: Vec<u8>, len: usize) {
         self.start();
         if let Some(chunks) = &self.chunks {
-            let _ = chunks.send((buffer, len));
+            let _ = chunks.try_send((buffer, len));
         }
     }
 
     /// Waits for everything handed over to be scanned.
-    pub(crate) fn finish(mut self) -> Hits {
+    pub(crate) async fn finish(mut self) -> Hits {
         self.chunks = None;
-        let hits = self.worker.take().and_then(|worker| worker.join().ok());
+        let hits = match self.hits.take() {
+            Some(hits) => hits.await.ok(),
+            None => None,
+        };
         Hits {
             failed: self.failed.take(),
             ..Default::default()
         }
         .or(hits)
+    }
+}
+
+impl Drop for ScanThread {
+    fn drop(&mut self) {
+        self.abandoned.store(true, Ordering::Relaxed);
     }
 }
 
@@ -857,14 +882,15 @@ mod tests {
             None,
             16,
         );
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         for piece in [&b"x\nConcurr"[..], b"ent Mo", b"dificati", b"on\nok\n"] {
-            let mut buffer = scan.buffer();
+            let mut buffer = runtime.block_on(scan.buffer());
             assert_eq!(buffer.len(), 16);
             buffer[..piece.len()].copy_from_slice(piece);
             scan.scan(buffer, piece.len());
         }
         assert!(scan.allocated <= IN_FLIGHT);
-        let hits = scan.finish();
+        let hits = runtime.block_on(scan.finish());
         assert_eq!(hits.retry.unwrap().text, "Concurrent Modification");
         assert_eq!(hits.abort, None);
     }

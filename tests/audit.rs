@@ -3,14 +3,22 @@
 //! code before its fix.
 
 mod common {
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod child;
     pub mod command;
     pub mod exit;
 }
 
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
-use common::command::{BIN, isolated};
+use common::child::{start, wait_bounded};
+use common::command::{BIN, isolated, tempdir};
 use common::exit::shell_code;
+
+/// How long anything may take before a test calls it a hang. Generous: the
+/// machine is small and shared.
+const BOUND: Duration = Duration::from_secs(60);
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -130,6 +138,12 @@ fn a_full_disk_under_stderr_does_not_kill_the_command() {
     assert_eq!(text(&out.stdout), "done\n");
 }
 
+/// The end of a long text, for a message.
+fn tail(text: &str) -> &str {
+    let start = text.char_indices().rev().nth(300).map_or(0, |(i, _)| i);
+    &text[start..]
+}
+
 /// Runs `line` with `sh -c` under /usr/bin/time; returns the output, with
 /// the peak memory in KiB taken out of its stderr.
 fn with_peak_memory(line: &str) -> (std::process::Output, u64) {
@@ -144,7 +158,7 @@ fn with_peak_memory(line: &str) -> (std::process::Output, u64) {
     let peak = stderr
         .lines()
         .find_map(|l| l.strip_prefix("peak-kib="))
-        .unwrap_or_else(|| panic!("no peak from /usr/bin/time in {stderr}"))
+        .unwrap_or_else(|| panic!("no peak from /usr/bin/time in {:?}", tail(&stderr)))
         .parse()
         .unwrap();
     out.stderr = stderr
@@ -194,4 +208,48 @@ fn running_out_of_descriptors_is_retry_on_s_own_failure() {
         }
     }
     assert!(spawn_failed, "no limit made the spawn itself fail");
+}
+
+/// `size` bytes of one line, which a pathological pattern takes minutes to
+/// search (far longer in a debug build), written to a file in `dir`.
+fn slow_to_scan(dir: &std::path::Path, size: usize) -> std::path::PathBuf {
+    let long_line = dir.join("long-line");
+    std::fs::write(&long_line, vec![b'y'; size]).unwrap();
+    long_line
+}
+
+/// With a slow scanner, waiting for a spare buffer (and then for the scan
+/// thread) blocked the runtime's one thread: `-t 2s` went unheeded, as did
+/// TERM and INT, for as long as matching took (over 40 s).
+#[test]
+fn a_slow_scanner_does_not_hold_up_the_timeout() {
+    let dir = tempdir();
+    let started = Instant::now();
+    let (out, peak) = with_peak_memory(&format!(
+        "exec timeout -s KILL 50 retry-on -n 1 -t 2s -p 'y{{10000}}Z' -- sh -c \"cat '{}' >&2; sleep 10\"",
+        slow_to_scan(dir.path(), 2_000_000).display()
+    ));
+    assert_eq!(shell_code(out.status), 124);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(peak < 16 * 1024, "peak memory {peak} KiB");
+}
+
+/// The same for a signal: TERM while the scanner is far behind ends the run
+/// at once, as it does when matching keeps up. (The line fits in the pipe
+/// and the scanner's buffers, so that the command gets to say `written`.)
+#[test]
+fn a_slow_scanner_does_not_hold_up_a_signal() {
+    let dir = tempdir();
+    let body = format!(
+        "cat '{}' >&2; echo written; sleep 10",
+        slow_to_scan(dir.path(), 1_000_000).display()
+    );
+    let mut run = start(&["-n", "1", "-p", "y{10000}Z", "--", "sh", "-c", &body], Stdio::null());
+    run.stdout.wait_for(|line| line == "written", BOUND);
+    let sent = Instant::now();
+    run.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = wait_bounded(&mut run.child, Duration::from_secs(20));
+    assert_eq!(shell_code(status), 143);
+    assert!(sent.elapsed() < Duration::from_secs(10), "took {:?}", sent.elapsed());
 }

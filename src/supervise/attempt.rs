@@ -9,9 +9,10 @@ use tokio::process::{Child, ChildStderr, ChildStdout};
 use super::group::{Lifecycle, Limits, ProcessGroup};
 use super::pump::{Leftovers, Pump};
 use super::{Attempt, DRAIN_GRACE, Ended, ending};
+use crate::clock::alarm;
 use crate::console::{Sink, pass_on};
 use crate::error::Error;
-use crate::pattern::Hit;
+use crate::pattern::{Hit, Hits, ScanThread};
 use crate::platform::is_broken;
 use crate::policy::{Matched, Outcome, Stream};
 use crate::signals::Signals;
@@ -21,6 +22,10 @@ use crate::terminal::Terminal;
 /// How often an attempt that may need the terminal is checked for having
 /// been stopped by it.
 const TERMINAL_CHECK: Duration = Duration::from_millis(100);
+
+/// How long after an attempt's time limit the scan of its output is still
+/// waited for: it is usually through in milliseconds.
+const SCAN_GRACE: Duration = Duration::from_secs(1);
 
 pub(super) struct AttemptState<'a> {
     pub life: Lifecycle,
@@ -37,8 +42,8 @@ pub(super) struct AttemptState<'a> {
     output_failed: Option<String>,
     /// Why the held stdout had to be written early, if it had.
     held_overflow: Option<String>,
-    /// When output stops being read after the exit.
-    drain_until: Option<Instant>,
+    /// When the command exited.
+    exited_at: Option<Instant>,
     terminal: Option<&'a Terminal>,
     terminal_check: Option<Instant>,
     /// Where a pipe still open after the attempt goes on being passed on.
@@ -77,7 +82,7 @@ impl<'a> AttemptState<'a> {
             output_closed: false,
             output_failed: None,
             held_overflow: None,
-            drain_until: None,
+            exited_at: None,
             terminal,
             terminal_check: terminal.map(|_| Instant::now() + TERMINAL_CHECK),
             leftovers: attempt.leftovers,
@@ -92,7 +97,7 @@ impl<'a> AttemptState<'a> {
 
     pub(super) fn on_exit(&mut self, status: std::process::ExitStatus) {
         self.life.on_exit(status);
-        self.drain_until = Some(Instant::now() + DRAIN_GRACE);
+        self.exited_at = Some(Instant::now());
         // What the command wrote before it exited is passed on in full, however long that takes.
         self.stderr.owe_pending();
         self.stdout.owe_pending();
@@ -101,7 +106,8 @@ impl<'a> AttemptState<'a> {
     /// When to stop reading output: the grace after the exit, once what was
     /// owed has been passed on.
     pub(super) fn drain_due(&self) -> Option<Instant> {
-        self.drain_until.filter(|_| !self.stderr.owes() && !self.stdout.owes())
+        let drain_until = self.exited_at.map(|exited| exited + DRAIN_GRACE);
+        drain_until.filter(|_| !self.stderr.owes() && !self.stdout.owes())
     }
 
     pub(super) fn terminal_check_due(&self) -> Option<Instant> {
@@ -167,6 +173,65 @@ impl<'a> AttemptState<'a> {
         }
     }
 
+    /// A signal to retry-on: forwarded to the command. The run ends, and
+    /// what matched no longer matters: the scans are abandoned.
+    pub(super) fn on_signal(&mut self, signal: nix::sys::signal::Signal) {
+        self.life.on_signal(signal);
+        self.abandon_scans();
+    }
+
+    /// When a scan still running is abandoned: matching may be far slower
+    /// than the command (a pathological pattern on a long line), and an
+    /// attempt must not last much past its time limit for it. So the scan
+    /// gets [`SCAN_GRACE`] after the later of the limit and the exit.
+    pub(super) fn scan_due(&self) -> Option<Instant> {
+        let (limit, _) = self.life.limit()?;
+        let exited = self.exited_at?;
+        let scanning = self.stderr.is_scanning() || self.stdout.is_scanning();
+        scanning.then(|| limit.max(exited) + SCAN_GRACE)
+    }
+
+    /// The scan ran past its time: the attempt counts as stopped by its
+    /// limit, and the rest of its output is passed on unscanned.
+    pub(super) fn on_scan_due(&mut self) {
+        self.life.on_limit_after_exit();
+        self.abandon_scans();
+    }
+
+    fn abandon_scans(&mut self) {
+        self.stderr.abandon_scan();
+        self.stdout.abandon_scan();
+    }
+
+    /// Waits for the scanners to be through the attempt's output, handling
+    /// signals meanwhile, until [`AttemptState::scan_due`]. An abandoned
+    /// scan found nothing.
+    async fn scanned(&mut self, signals: &mut Signals) -> (Hits, Hits) {
+        let due = self.scan_due();
+        let (stderr, stdout) = (self.stderr.take_scan(), self.stdout.take_scan());
+        let scans = async {
+            let finish = |scan: Option<ScanThread>| async move {
+                match scan {
+                    Some(scan) => scan.finish().await,
+                    None => Hits::default(),
+                }
+            };
+            (finish(stderr).await, finish(stdout).await)
+        };
+        tokio::select! {
+            biased;
+            signal = signals.recv() => {
+                self.life.on_signal(signal);
+                Default::default()
+            }
+            _ = alarm(due) => {
+                self.life.on_limit_after_exit();
+                Default::default()
+            }
+            hits = scans => hits,
+        }
+    }
+
     /// Gives the terminal back, waits for the scanners and, after a stop,
     /// for the group to be empty; then says how the attempt ended.
     pub(super) async fn finish(mut self, signals: &mut Signals) -> Result<Ended, Error> {
@@ -175,8 +240,7 @@ impl<'a> AttemptState<'a> {
         }
         self.stderr.keep_draining(Sink::Stderr, self.leftovers);
         self.stdout.keep_draining(self.stdout_sink, self.leftovers);
-        let stderr_hits = self.stderr.finish();
-        let stdout_hits = self.stdout.finish();
+        let (stderr_hits, stdout_hits) = self.scanned(signals).await;
         self.life.settle(signals).await;
         // A pattern list that parsed but that the regex engine refused to
         // compile (too large), found when the output first needed it, or no

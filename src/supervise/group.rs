@@ -86,6 +86,19 @@ impl Lifecycle {
         self.limits.stop_at.map(|(at, _)| at).filter(|_| running)
     }
 
+    /// The child's time limit, and why it is there.
+    pub(super) fn limit(&self) -> Option<(Instant, Stop)> {
+        self.limits.stop_at
+    }
+
+    /// The limit passed after the child exited, while retry-on still had
+    /// its part of the attempt to finish: the child counts as stopped by it.
+    pub(super) fn on_limit_after_exit(&mut self) {
+        if self.stopped.is_none() {
+            self.stopped = self.limits.stop_at.map(|(_, why)| why);
+        }
+    }
+
     /// When KILL is due, while the child runs.
     pub(super) fn kill_due(&self) -> Option<Instant> {
         self.kill_at.filter(|_| !self.exited())

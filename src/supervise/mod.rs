@@ -112,13 +112,14 @@ pub(crate) async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) ->
         // cannot starve them.
         tokio::select! {
             biased;
-            signal = signals.recv() => state.life.on_signal(signal),
+            signal = signals.recv() => state.on_signal(signal),
             exit = child.wait(), if !state.life.exited() => {
                 state.on_exit(exit.map_err(|e| Error::io("waiting for the command", e))?);
             }
             _ = alarm(state.life.stop_due()) => state.life.on_stop_due(),
             _ = alarm(state.life.kill_due()) => state.life.on_kill_due(),
             _ = alarm(state.terminal_check_due()) => state.on_terminal_check(),
+            _ = alarm(state.scan_due()) => state.on_scan_due(),
             _ = alarm(state.drain_due()) => break,
             read = state.stderr.read() => state.on_stderr(read),
             read = state.stdout.read() => state.on_stdout(read),

@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::console::{Sink, pass_on};
-use crate::pattern::{Hits, PatternSet, ScanThread};
+use crate::pattern::{PatternSet, ScanThread};
 use crate::platform::{grow_pipe, pending_bytes};
 
 /// The size of each read from the command's pipes.
@@ -71,7 +71,7 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
             };
         };
         grow_pipe(pipe.as_fd(), PIPE_SIZE);
-        let mut scan = match (retry, abort, hints) {
+        let scan = match (retry, abort, hints) {
             (None, None, None) => None,
             _ => Some(ScanThread::new(
                 retry.cloned(),
@@ -80,7 +80,11 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
                 READ_SIZE,
             )),
         };
-        let buf = scan.as_mut().map_or_else(|| vec![0u8; READ_SIZE], ScanThread::buffer);
+        // With a scanner, the first read takes its buffer from it.
+        let buf = match scan {
+            Some(_) => Vec::new(),
+            None => vec![0u8; READ_SIZE],
+        };
         Pump {
             pipe: Some(pipe),
             scan,
@@ -111,11 +115,17 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
     }
 
     /// Reads the next chunk; returns its length, or `None` at the end (and
-    /// the pipe closes). Pends forever when closed, so it can sit in a `select!`.
+    /// the pipe closes). Pends forever when closed, so it can sit in a
+    /// `select!`; it also waits there for the scanner to give a buffer back.
     pub(super) async fn read(&mut self) -> Option<usize> {
         let Some(pipe) = self.pipe.as_mut() else {
             return std::future::pending().await;
         };
+        if let Some(scan) = &mut self.scan
+            && self.buf.is_empty()
+        {
+            self.buf = scan.buffer().await;
+        }
         match pipe.read(&mut self.buf).await {
             Ok(0) | Err(_) => {
                 self.close();
@@ -132,12 +142,10 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         &self.buf[..n]
     }
 
-    /// Hands the chunk just read to the scanner, and takes a fresh buffer.
+    /// Hands the chunk just read to the scanner; the next read takes a fresh buffer.
     pub(super) fn scan(&mut self, n: usize) {
         if let Some(scan) = &mut self.scan {
-            let full = std::mem::take(&mut self.buf);
-            scan.scan(full, n);
-            self.buf = scan.buffer();
+            scan.scan(std::mem::take(&mut self.buf), n);
         }
     }
 
@@ -159,8 +167,21 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         }));
     }
 
-    pub(super) fn finish(&mut self) -> Hits {
+    pub(super) fn is_scanning(&self) -> bool {
+        self.scan.is_some()
+    }
+
+    /// Stops scanning: the scan thread drops what it has not searched yet,
+    /// and what comes next is only passed on.
+    pub(super) fn abandon_scan(&mut self) {
+        if self.scan.take().is_some() && self.buf.is_empty() {
+            self.buf = vec![0u8; READ_SIZE];
+        }
+    }
+
+    /// The scan of what was read, to be waited for; the pipe is closed.
+    pub(super) fn take_scan(&mut self) -> Option<ScanThread> {
         self.pipe = None;
-        self.scan.take().map(ScanThread::finish).unwrap_or_default()
+        self.scan.take()
     }
 }
