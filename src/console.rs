@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::platform::file_ends_mid_line;
+
 /// Whether the last byte passed on to retry-on's stderr ended a line.
 static MID_LINE: AtomicBool = AtomicBool::new(false);
 
@@ -38,13 +40,25 @@ pub(crate) fn pass_on(sink: Sink, data: &[u8]) -> io::Result<()> {
 }
 
 /// Writes one of retry-on's own lines to stderr, in one write, on a line of
-/// its own even when the command left its last line unfinished.
+/// its own even when the command left its last line unfinished: as the
+/// file says, when stderr is a regular file (the command may have written
+/// to it directly), else as the bytes passed on through retry-on say.
 pub(crate) fn own_line(line: &str) {
-    let text = match MID_LINE.swap(false, Ordering::Relaxed) {
+    let passed_mid_line = MID_LINE.swap(false, Ordering::Relaxed);
+    let mid_line = file_ends_mid_line(io::stderr().as_fd()).unwrap_or(passed_mid_line);
+    let text = match mid_line {
         true => format!("\n{line}"),
         false => line.to_string(),
     };
     let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// Whether retry-on can know where the command's last line on stderr ended
+/// only by passing it on: stderr is not a terminal, whose contents nobody
+/// can read back, nor a regular file, which can be.
+pub(crate) fn line_ends_need_passing() -> bool {
+    let stderr = io::stderr();
+    !nix::unistd::isatty(stderr.as_fd()).unwrap_or(false) && file_ends_mid_line(stderr.as_fd()).is_none()
 }
 
 /// Writes all of `data` to one of retry-on's own output streams, which may

@@ -126,6 +126,36 @@ pub(crate) fn stdout_is_stderr() -> bool {
     }
 }
 
+/// Whether the last byte written to `output`, when it is a regular file,
+/// is not a newline: read back from the file (through `/proc/self/fd`, as the
+/// descriptor itself is usually write-only), at the offset that the command,
+/// which shares the descriptor, left it at. `None` when that cannot be known:
+/// not a regular file, or not readable.
+pub(crate) fn file_ends_mid_line(output: BorrowedFd<'_>) -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::FileExt;
+        let stat = nix::sys::stat::fstat(output).ok()?;
+        let kind = nix::sys::stat::SFlag::from_bits_truncate(stat.st_mode) & nix::sys::stat::SFlag::S_IFMT;
+        if kind != nix::sys::stat::SFlag::S_IFREG {
+            return None;
+        }
+        let offset = nix::unistd::lseek(output, 0, nix::unistd::Whence::SeekCur).ok()?;
+        let Some(last) = u64::try_from(offset).ok()?.checked_sub(1) else {
+            return Some(false);
+        };
+        let file = std::fs::File::open(format!("/proc/self/fd/{}", output.as_raw_fd())).ok()?;
+        let mut byte = [0u8];
+        file.read_exact_at(&mut byte, last).ok()?;
+        Some(byte[0] != b'\n')
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = output;
+        None
+    }
+}
+
 /// Whether one of retry-on's own outputs is broken: a pipe or socket whose
 /// reader has gone.
 pub(crate) fn is_broken(output: BorrowedFd<'_>) -> bool {

@@ -253,3 +253,49 @@ fn a_slow_scanner_does_not_hold_up_a_signal() {
     assert_eq!(shell_code(status), 143);
     assert!(sent.elapsed() < Duration::from_secs(10), "took {:?}", sent.elapsed());
 }
+
+/// Without `-p`, the command writes to stderr directly, and retry-on's own
+/// line was glued to its unfinished last line: `boomretry-on: attempt 1/2
+/// failed…` in a log file, and in JSON mode `boom{"…` on a pipe, which is
+/// not JSON. A file is read back; in JSON mode a pipe is passed through.
+#[test]
+fn retry_on_s_own_line_starts_on_a_new_line_when_stderr_is_not_passed_through() {
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    let args = [
+        "-n",
+        "2",
+        "-d",
+        "1ms",
+        "--",
+        "sh",
+        "-c",
+        "printf boom >&2; printf out; exit 3",
+    ];
+    let file = std::fs::File::create(&log).unwrap();
+    let status = isolated(BIN).args(args).stderr(file).status().unwrap();
+    assert_eq!(status.code(), Some(3));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "boom\nretry-on: attempt 1/2 failed (exit 3); retrying in 1ms\n\
+         boom\nretry-on: attempt 2/2 failed (exit 3); giving up: no attempts left\n"
+    );
+    // `>log 2>&1`: one file, one offset.
+    let file = std::fs::File::create(&log).unwrap();
+    let status = isolated(BIN)
+        .args(args)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(3));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("boomout\nretry-on: attempt 1/2 failed"), "{text}");
+
+    let out = isolated(BIN).arg("--log-format=json").args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().filter(|line| *line == "boom").count(), 2, "{stderr}");
+    for line in stderr.lines().filter(|line| *line != "boom") {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    }
+}

@@ -38,6 +38,8 @@ struct Run<'a> {
     deadline: Option<Instant>,
     child_signals: ChildSignals,
     leftovers: Leftovers,
+    /// See [`Attempt::pass_stderr`].
+    pass_stderr: bool,
 }
 
 /// Runs the command until it succeeds or retry-on gives up.
@@ -69,11 +71,23 @@ pub(crate) async fn retry(
         deadline: schedule.max_time.map(|t| Instant::now() + t),
         child_signals,
         leftovers: Leftovers::default(),
+        pass_stderr: json_lines_need_passing(settings),
     };
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
     let exit = run.go(&mut signals).await?;
     run.reporter.finish(exit);
     Ok(exit)
+}
+
+/// In JSON mode every line retry-on writes must be one object, also after a
+/// last line of the command's that has no newline (`printf boom >&2`): when
+/// only passing the command's stderr on can tell (a pipe, a socket), it is
+/// passed on. Text and workflow-command lines are not worth that: a
+/// background process holding a piped stderr dies of SIGPIPE at its next
+/// write once retry-on has exited (README, Processes).
+fn json_lines_need_passing(settings: &Settings) -> bool {
+    let output = &settings.output;
+    output.log_format == crate::parse::LogFormat::Json && !output.quiet && crate::console::line_ends_need_passing()
 }
 
 /// What comes after an attempt.
@@ -156,6 +170,7 @@ impl Run<'_> {
             terminal: self.terminal.as_ref(),
             child_signals: self.child_signals,
             leftovers: &self.leftovers,
+            pass_stderr: self.pass_stderr,
         };
         self.reporter.attempt_started(number, &settings.command);
         let began = Instant::now();

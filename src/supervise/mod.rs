@@ -57,6 +57,9 @@ pub(crate) struct Attempt<'a> {
     pub child_signals: ChildSignals,
     /// The run's pipes that outlived their attempts.
     pub leftovers: &'a Leftovers,
+    /// Pass the command's stderr on through retry-on even with nothing to
+    /// match there, so that retry-on's own lines start on lines of their own.
+    pub pass_stderr: bool,
 }
 
 /// How an attempt ended, and its stdout with `--hold-stdout`.
@@ -68,9 +71,10 @@ pub(crate) struct Ended {
 /// Runs one attempt to its end.
 pub(crate) async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) -> Result<Ended, Error> {
     let patterns = attempt.patterns;
+    let stderr_through = patterns.scans_stderr() || attempt.pass_stderr;
     // One stream for both (`2>&1`): it all comes through the stdout pipe, in order.
-    let merge = patterns.merged && patterns.scans_stderr();
-    let scan_stderr = patterns.scans_stderr() && !merge;
+    let merge = patterns.merged && stderr_through;
+    let scan_stderr = stderr_through && !merge;
     let pipe_stdout = merge || patterns.stdout.is_some() || attempt.process.hold_stdout;
     let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::inherit() };
 
