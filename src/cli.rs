@@ -62,7 +62,7 @@ pub(crate) struct Cli {
     pub explain: bool,
     /// Write a man page (man) or a shell's completion script (complete-bash, complete-zsh,
     /// complete-fish, complete-powershell, complete-elvish) to stdout, and exit.
-    #[arg(long, value_name = "KIND", value_parser = choice::<generate::Kind>(), help_heading = "Output")]
+    #[arg(long, value_name = "KIND", value_parser = choice::<generate::Kind>(), allow_hyphen_values = true, help_heading = "Output")]
     pub generate: Option<generate::Kind>,
     /// The command to run, and its arguments. Everything from COMMAND on belongs to the command,
     /// even arguments that look like retry-on's flags. It is run directly, never through a shell.
@@ -137,7 +137,7 @@ pub struct Layer {
     pub delay: Option<Value<Duration>>,
     /// How delays grow: d, d, d… (constant); d, 2d, 3d… (linear); d, d·f, d·f²… (exponential);
     /// d, d, 2d, 3d, 5d… (fibonacci).
-    #[arg(short = 'b', long, value_name = "KIND", value_parser = choice::<Backoff>(), help_heading = "Schedule")]
+    #[arg(short = 'b', long, value_name = "KIND", value_parser = choice::<Backoff>(), allow_hyphen_values = true, help_heading = "Schedule")]
     pub backoff: Option<Backoff>,
     /// The multiplier of exponential backoff.
     #[arg(long, value_name = "F", value_parser = text::<Factor>, allow_hyphen_values = true, help_heading = "Schedule")]
@@ -150,7 +150,7 @@ pub struct Layer {
     pub delays: Option<Value<DelayList>>,
     /// Randomise delays: full is rand(0, d); equal is d/2 + rand(0, d/2); decorrelated is
     /// min(cap, rand(first delay, previous·3)).
-    #[arg(short = 'j', long, value_name = "KIND", value_parser = choice::<Jitter>(), help_heading = "Schedule")]
+    #[arg(short = 'j', long, value_name = "KIND", value_parser = choice::<Jitter>(), allow_hyphen_values = true, help_heading = "Schedule")]
     pub jitter: Option<Jitter>,
     /// Seed the jitter, to make it repeatable.
     #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Schedule")]
@@ -165,7 +165,7 @@ pub struct Layer {
     #[arg(short = 't', long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Process")]
     pub timeout: Option<Value<Limit>>,
     /// The signal that stops a timed-out attempt's process group: TERM, SIGTERM or 15.
-    #[arg(long, value_name = "SIG", value_parser = text::<Signal>, help_heading = "Process")]
+    #[arg(long, value_name = "SIG", value_parser = text::<Signal>, allow_hyphen_values = true, help_heading = "Process")]
     pub kill_signal: Option<Value<Signal>>,
     /// Send KILL to the group if anything in it is still alive this long after the kill
     /// signal.
@@ -189,7 +189,7 @@ pub struct Layer {
     pub lock_timeout: Option<Value<Duration>>,
     /// How long a DynamoDB lease lasts unless renewed; it is renewed every third of it while
     /// an attempt runs, so a holder that dies frees the lock within DURATION.
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Process")]
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Process")]
     pub lock_lease: Option<Value<Duration>>,
     /// Create the DynamoDB table of --lock (on-demand billing) if it is missing.
     #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Process")]
@@ -197,7 +197,8 @@ pub struct Layer {
 
     /// Run CMD (with sh -c) before each retry, after the wait: if it exits 0, the desired state
     /// already holds, and retry-on stops and exits 0 without running the command again.
-    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    #[arg(long, value_name = "CMD", value_parser = shell_command, allow_hyphen_values = true, help_heading = "Hooks")]
+    #[serde(default, deserialize_with = "shell_command_in_file")]
     pub check: Option<String>,
     /// With --check, also run it once before the first attempt: if it exits 0, the command
     /// never runs.
@@ -205,11 +206,13 @@ pub struct Layer {
     pub check_first: Option<bool>,
     /// Run CMD (with sh -c) after a failed attempt that will be retried, before the wait; if it
     /// fails, retry-on stops retrying ('CMD || true' to go on anyway).
-    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    #[arg(long, value_name = "CMD", value_parser = shell_command, allow_hyphen_values = true, help_heading = "Hooks")]
+    #[serde(default, deserialize_with = "shell_command_in_file")]
     pub on_retry: Option<String>,
     /// Run CMD (with sh -c) once when retry-on gives up (not when interrupted); its exit code
     /// is reported and changes nothing.
-    #[arg(long, value_name = "CMD", help_heading = "Hooks")]
+    #[arg(long, value_name = "CMD", value_parser = shell_command, allow_hyphen_values = true, help_heading = "Hooks")]
+    #[serde(default, deserialize_with = "shell_command_in_file")]
     pub on_giveup: Option<String>,
     /// The time limit of each hook; one that runs out gets TERM, with its process group, then
     /// KILL after --kill-after. 0 means no limit.
@@ -237,7 +240,7 @@ pub struct Layer {
     pub verbose: Option<bool>,
     /// The form of retry-on's own lines: text, json (one object per line per event), or github
     /// (GitHub Actions workflow commands; the default when GITHUB_ACTIONS=true).
-    #[arg(long, value_name = "FORMAT", value_parser = choice::<LogFormat>(), help_heading = "Output")]
+    #[arg(long, value_name = "FORMAT", value_parser = choice::<LogFormat>(), allow_hyphen_values = true, help_heading = "Output")]
     pub log_format: Option<LogFormat>,
 }
 
@@ -246,10 +249,10 @@ pub struct Layer {
 #[command(next_help_heading = "Configuration")]
 pub struct Selection {
     /// Read configuration from FILE instead of the user's config file.
-    #[arg(short = 'c', long, value_name = "FILE", value_hint = ValueHint::FilePath, conflicts_with = "no_config")]
+    #[arg(short = 'c', long, value_name = "FILE", value_hint = ValueHint::FilePath, allow_hyphen_values = true, conflicts_with = "no_config")]
     pub config: Option<PathBuf>,
     /// Use the profile NAME from the config file or the built-in ones (see --list-profiles).
-    #[arg(short = 'P', long, value_name = "NAME")]
+    #[arg(short = 'P', long, value_name = "NAME", allow_hyphen_values = true)]
     pub profile: Option<String>,
     /// Read no user configuration file; built-in profiles stay available.
     #[arg(long)]
@@ -268,6 +271,27 @@ fn lock_target() -> impl TypedValueParser<Value = Value<LockTarget>> {
     OsStringValueParser::new().try_map(|text| LockTarget::from_os(text).map(Value))
 }
 
+/// A hook's shell command. One that begins with `-` is a command (`-x`
+/// is no flag of retry-on's there), but `--` is the end of retry-on's
+/// options, not a command: `--check -- cmd` left out the check.
+fn shell_command(text: &str) -> Result<String, String> {
+    match text {
+        "--" => Err("'--' ends retry-on's options; give the shell command before it".to_string()),
+        _ => Ok(text.to_string()),
+    }
+}
+
+/// A hook's shell command in a config file, which, unlike an argument, can
+/// hold a NUL byte: no shell could be given it, so it is refused where it was
+/// written, not when the hook is first run.
+fn shell_command_in_file<'de, D: serde::Deserializer<'de>>(file: D) -> Result<Option<String>, D::Error> {
+    let command = Option::<String>::deserialize(file)?;
+    if command.as_deref().is_some_and(|c| c.contains('\0')) {
+        return Err(serde::de::Error::custom("a shell command cannot contain a NUL byte"));
+    }
+    Ok(command)
+}
+
 fn located(text: &str) -> Result<Located, String> {
     Ok(Located::new(text))
 }
@@ -276,6 +300,30 @@ fn located(text: &str) -> Result<Located, String> {
 fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
     let names: Vec<&'static str> = T::ALL.iter().map(|(name, _)| *name).collect();
     PossibleValuesParser::new(names).map(|name| T::from_name(&name).expect("clap checked the name"))
+}
+
+/// The log format that raw arguments ask for (`--log-format json`, or
+/// `=json`), for reporting a command line that does not parse as the rest
+/// of the run would be reported. Only retry-on's own arguments are looked
+/// at, those before a `--`.
+pub(crate) fn asked_log_format(args: &[OsString]) -> Option<LogFormat> {
+    let mut asked = None;
+    let mut words = args
+        .iter()
+        .skip(1)
+        .map(|arg| arg.to_str())
+        .take_while(|arg| *arg != Some("--"));
+    while let Some(word) = words.next() {
+        let value = match word {
+            Some("--log-format") => words.next().flatten(),
+            Some(word) => word.strip_prefix("--log-format="),
+            None => None,
+        };
+        if let Some(format) = value.and_then(LogFormat::from_name) {
+            asked = Some(format);
+        }
+    }
+    asked
 }
 
 /// What the command line asks for.

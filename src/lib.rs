@@ -40,18 +40,42 @@ use crate::settings::Settings;
 
 /// Runs retry-on with the process's arguments and ends it the right way.
 pub fn main() -> ExitCode {
-    let exit = run_from_args(std::env::args_os()).unwrap_or_else(|(error, format)| {
-        report::fatal(&error, format);
-        Exit::Code(error.exit_code())
+    let started = std::time::Instant::now();
+    let exit = run_from_args(std::env::args_os()).unwrap_or_else(|failure| {
+        let at = report::FailedAt {
+            attempt: 0,
+            attempts: failure.attempts,
+            elapsed: started.elapsed(),
+        };
+        report::fatal(&failure.error, failure.format, &at);
+        Exit::Code(failure.error.exit_code())
     });
     exit.into_exit_code()
 }
 
-/// A failure, with the log format to report it in, as far as it is known.
-type Failure = (Error, Option<LogFormat>);
+/// A failure before the run, with what is known of how to report it.
+struct Failure {
+    error: Error,
+    /// The log format, as far as it is known.
+    format: Option<LogFormat>,
+    /// The attempts allowed, once the settings are resolved.
+    attempts: Option<u32>,
+}
+
+/// Adds to an error what is known of how to report it.
+fn failure(format: Option<LogFormat>, attempts: Option<u32>) -> impl FnOnce(Error) -> Failure {
+    move |error| Failure {
+        error,
+        format,
+        attempts,
+    }
+}
 
 fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failure> {
-    let cli = match Cli::parse(args, help_defaults).map_err(|e| (e, None))? {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // A command line that does not parse may still have asked for a format.
+    let asked_format = cli::asked_log_format(&args).or_else(config::environment_log_format);
+    let cli = match Cli::parse(args, help_defaults).map_err(failure(asked_format, None))? {
         Parsed::Run(cli) => cli,
         Parsed::Shown => return Ok(Exit::Code(0)),
     };
@@ -63,14 +87,14 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failu
         return Ok(Exit::Code(0));
     }
     let typed_format = cli.flags.log_format;
-    let catalog = Catalog::load(&cli.selection).map_err(|e| (e, typed_format))?;
+    let catalog = Catalog::load(&cli.selection).map_err(failure(typed_format, None))?;
     if cli.selection.list_profiles {
-        print(&report::profiles(&catalog.list().map_err(|e| (e, typed_format))?));
+        print(&report::profiles(&catalog.list().map_err(failure(typed_format, None))?));
         return Ok(Exit::Code(0));
     }
-    let settings = resolve(&cli, &catalog).map_err(|e| (e, typed_format))?;
-    let format = Some(settings.output.log_format);
-    run_resolved(&settings, cli.explain).map_err(|e| (e, format))
+    let settings = resolve(&cli, &catalog).map_err(failure(typed_format, None))?;
+    let resolved = failure(Some(settings.output.log_format), Some(settings.schedule.attempts));
+    run_resolved(&settings, cli.explain).map_err(resolved)
 }
 
 /// Each flag's default, as `--help` shows it: worked out only for the help,

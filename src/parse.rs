@@ -214,6 +214,10 @@ impl FromText for LockTarget {
         if text.is_empty() {
             return Err("a lock cannot be empty".to_string());
         }
+        // Only a config file can hold one: no path or key can.
+        if text.contains('\0') {
+            return Err("a lock cannot contain a NUL byte".to_string());
+        }
         let Some((scheme, rest)) = text.split_once("://").filter(|(scheme, _)| is_scheme(scheme)) else {
             return Ok(LockTarget::File(PathBuf::from(text)));
         };

@@ -83,6 +83,20 @@ impl Reporter {
         }
     }
 
+    /// retry-on itself failed at attempt `attempt` (0: before the first):
+    /// said even with `--quiet`, and in the JSON log as its last event.
+    pub(crate) fn failed(&self, attempt: u32, error: &Error) {
+        let at = FailedAt {
+            attempt,
+            attempts: Some(self.attempts),
+            elapsed: self.started.elapsed(),
+        };
+        match self.format {
+            LogFormat::Json => *self.last_event.borrow_mut() = Some(failure_event(error, &at)),
+            format => write_stderr(&failure_text(error, Some(format), &at)),
+        }
+    }
+
     /// The run is over and exits with `exit`: writes the JSON log's last
     /// event, with the exit code the process exits with.
     pub(crate) fn finish(&self, exit: Exit) {
@@ -593,27 +607,49 @@ fn write_stderr(text: &str) {
     crate::console::own_line(text);
 }
 
+/// Where a failure of retry-on's own came, for the JSON log.
+pub(crate) struct FailedAt {
+    /// The attempt it came at: 0 before the first.
+    pub attempt: u32,
+    /// The attempts allowed, when the settings got that far.
+    pub attempts: Option<u32>,
+    pub elapsed: Duration,
+}
+
 /// A failure of retry-on itself, as the last line of the run (printed even
-/// with `--quiet`); `format` is `None` when the command line could not say.
-pub(crate) fn fatal(error: &Error, format: Option<LogFormat>) {
-    if error.is_rendered() {
-        return write_stderr(&error.to_string());
-    }
-    let exit_code = error.exit_code();
+/// with `--quiet`); `format` is `None` when nothing said which. Clap's
+/// message is kept whole: as it is in text, as the message otherwise.
+pub(crate) fn fatal(error: &Error, format: Option<LogFormat>, at: &FailedAt) {
+    write_stderr(&failure_text(error, format, at));
+}
+
+fn failure_text(error: &Error, format: Option<LogFormat>, at: &FailedAt) -> String {
+    let message = error.to_string();
     match format {
-        Some(LogFormat::Json) => {
-            let reason = match error {
-                _ if error.is_cannot_run() => "cannot_run",
-                Error::LockTimeout { .. } => "lock_timeout",
-                _ => "error",
-            };
-            let event =
-                json!({ "event": "give_up", "reason": reason, "message": error.to_string(), "exit_code": exit_code });
-            write_stderr(&format!("{event}\n"));
-        }
-        Some(LogFormat::Github) => write_stderr(&github::command(github::Level::Error, &error.to_string())),
-        Some(LogFormat::Text) | None => write_stderr(&format!("retry-on: {error}\n")),
+        Some(LogFormat::Json) => format!("{}\n", failure_event(error, at)),
+        Some(LogFormat::Github) => github::command(github::Level::Error, message.trim_end()),
+        Some(LogFormat::Text) | None if error.is_rendered() => message,
+        Some(LogFormat::Text) | None => format!("retry-on: {message}\n"),
     }
+}
+
+/// The JSON log's `give_up` for a failure of retry-on's own, with the
+/// fields every event has.
+fn failure_event(error: &Error, at: &FailedAt) -> Value {
+    let reason = match error {
+        _ if error.is_cannot_run() => "cannot_run",
+        Error::LockTimeout { .. } => "lock_timeout",
+        _ => "error",
+    };
+    json!({
+        "event": "give_up",
+        "attempt": at.attempt,
+        "attempts": at.attempts,
+        "elapsed_ms": at.elapsed.as_millis() as u64,
+        "reason": reason,
+        "message": error.to_string().trim_end(),
+        "exit_code": error.exit_code(),
+    })
 }
 
 /// The text of `--explain`: every setting with its source, then the schedule.

@@ -299,3 +299,110 @@ fn retry_on_s_own_line_starts_on_a_new_line_when_stderr_is_not_passed_through() 
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
     }
 }
+
+/// With `--log-format json`, a value clap refused (`-n abc`) was a text
+/// message, where a bad regex or config file is a JSON `give_up`; with
+/// `github`, no workflow command. Clap's message is kept whole.
+#[test]
+fn a_command_line_that_does_not_parse_is_reported_in_the_format_it_asked_for() {
+    for format in [["--log-format=json"].as_slice(), &["--log-format", "json"]] {
+        let out = isolated(BIN)
+            .args(format)
+            .args(["-n", "abc", "--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125));
+        let stderr = text(&out.stderr);
+        let event: serde_json::Value =
+            serde_json::from_str(stderr.trim_end()).unwrap_or_else(|e| panic!("{stderr:?}: {e}"));
+        assert_eq!(event["event"], "give_up");
+        assert_eq!(event["exit_code"], 125);
+        assert_eq!(event["attempt"], 0);
+        let message = event["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("error: invalid value 'abc' for '--attempts <N>'"),
+            "{message}"
+        );
+    }
+    let out = isolated(BIN)
+        .args(["--log-format", "github", "-n", "abc", "--", "true"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("::error title=retry-on::error: invalid value 'abc'"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // The command's own `--log-format` is not retry-on's.
+    let out = isolated(BIN)
+        .args(["-n", "abc", "--", "x", "--log-format=json"])
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).starts_with("error: invalid value 'abc'"));
+}
+
+/// `--check -x` (and `--on-retry --x`, `--on-giveup -x`) said "unexpected
+/// argument '-x'… tip: to pass '-x' as a value, use '-- -x'", which is wrong:
+/// `--` ends retry-on's options. A hook is a shell command, and may begin
+/// with `-`; `-c -x.toml`, `-P -x` and `--kill-signal -TERM` are refused
+/// naming the flag or the value.
+#[test]
+fn a_value_that_begins_with_a_dash_is_the_flag_s_value() {
+    for hook in ["--check", "--on-retry", "--on-giveup"] {
+        let out = isolated(BIN)
+            .args(["-n", "1", hook, "-x", "--", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{hook}: {}", text(&out.stderr));
+        // `--` is no command: the hook was left out.
+        let out = isolated(BIN).args([hook, "--", "true"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "{hook}");
+        assert!(text(&out.stderr).contains(&format!("invalid value '--' for '{hook} <CMD>'")));
+    }
+    for (args, named) in [
+        (["-c", "-x.toml"], "-x.toml"),
+        (["-P", "-x"], "\"-x\""),
+        (["--kill-signal", "-TERM"], "'-TERM' for '--kill-signal <SIG>'"),
+        (["-b", "-x"], "'-x' for '--backoff <KIND>'"),
+    ] {
+        let out = isolated(BIN).args(args).args(["--", "true"]).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {stderr}");
+        assert!(stderr.contains(named) && !stderr.contains("tip:"), "{args:?}: {stderr}");
+    }
+}
+
+/// A NUL byte in `lock`, `check`, `on_retry` or `on_giveup` in a config file
+/// was taken, and failed only when used (the check after the command had
+/// run), naming no file, line or key, and the lock's message wrote the NUL
+/// itself to stderr.
+#[test]
+fn a_nul_byte_in_a_config_file_is_refused_where_it_was_written() {
+    let dir = tempdir();
+    for key in ["lock", "check", "on_retry", "on_giveup"] {
+        let config = dir.path().join("c.toml");
+        std::fs::write(&config, format!("[defaults]\nattempts = 2\n{key} = \"a\\u0000b\"\n")).unwrap();
+        let marker = dir.path().join("ran");
+        let out = isolated(BIN)
+            .arg("-c")
+            .arg(&config)
+            .args(["--", "touch"])
+            .arg(&marker)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{key}: {stderr:?}");
+        let place = format!(
+            "config {}, line 3, column {}, key {key}: ",
+            config.display(),
+            key.len() + 4
+        );
+        assert!(
+            stderr.contains(&place) && stderr.contains("NUL byte"),
+            "{key}: {stderr:?}"
+        );
+        assert!(!out.stderr.contains(&0), "{key}: the NUL itself was written");
+        assert!(!marker.exists(), "{key}: the command ran");
+    }
+}

@@ -74,9 +74,28 @@ pub(crate) async fn retry(
         pass_stderr: json_lines_need_passing(settings),
     };
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
-    let exit = run.go(&mut signals).await?;
+    let exit = match run.go(&mut signals).await {
+        Ok(exit) => exit,
+        // A failure of retry-on's own during the run ends it like any
+        // other end: the JSON log's last event, with the attempt it came at.
+        Err(Failed { attempt, error }) => {
+            run.reporter.failed(attempt, &error);
+            Exit::Code(error.exit_code())
+        }
+    };
     run.reporter.finish(exit);
     Ok(exit)
+}
+
+/// retry-on's own failure, at attempt `attempt` (0: before the first).
+struct Failed {
+    attempt: u32,
+    error: Error,
+}
+
+/// Places an error at its attempt.
+fn at(attempt: u32) -> impl FnOnce(Error) -> Failed {
+    move |error| Failed { attempt, error }
 }
 
 /// In JSON mode every line retry-on writes must be one object, also after a
@@ -109,8 +128,8 @@ struct Retry {
 
 impl Run<'_> {
     /// Attempts, hooks and waits, until the run is over.
-    async fn go(&self, signals: &mut Signals) -> Result<Exit, Error> {
-        if let Some(exit) = self.check_first(signals).await? {
+    async fn go(&self, signals: &mut Signals) -> Result<Exit, Failed> {
+        if let Some(exit) = self.check_first(signals).await.map_err(at(0))? {
             return Ok(exit);
         }
         let backoff = self.settings.schedule.backoff();
@@ -120,7 +139,7 @@ impl Run<'_> {
             let retry = match self.attempt(number, scheduled, signals).await {
                 Ok(Step::Done(exit)) => return Ok(exit),
                 Ok(Step::Retry(retry)) => retry,
-                Err(error) => return Err(self.cannot_run(number, error, signals).await),
+                Err(error) => return Err(at(number)(self.cannot_run(number, error, signals).await)),
             };
             let Retry {
                 outcome: failed,
@@ -129,7 +148,7 @@ impl Run<'_> {
                 asked,
                 held,
             } = *retry;
-            if let Some(exit) = self.on_retry(number, &failed, signals).await? {
+            if let Some(exit) = self.on_retry(number, &failed, signals).await.map_err(at(number))? {
                 return Ok(self.write_held(number, held.as_ref()).unwrap_or(exit));
             }
             self.reporter.sleeping(number, &failed, &reason, wait, asked);
@@ -141,7 +160,7 @@ impl Run<'_> {
                     return Ok(self.write_held(number, held.as_ref()).unwrap_or(Exit::Signal(signal)));
                 }
             }
-            if let Some(exit) = self.check(number, &failed, signals).await? {
+            if let Some(exit) = self.check(number, &failed, signals).await.map_err(at(number))? {
                 return Ok(self.write_held(number, held.as_ref()).unwrap_or(exit));
             }
         }
