@@ -89,6 +89,23 @@ impl Plan {
         }
     }
 
+    /// The most that the waits of `retries` retries can add up to: exactly
+    /// what they add up to when they are drawn the same in every run (no
+    /// jitter, or a seed); else what the un-jittered waits add up to, which
+    /// full and equal jitter never pass, and the cap for each decorrelated one.
+    pub fn most_waiting(&self, retries: u32) -> Duration {
+        match (self.jitter, self.seed) {
+            (Jitter::None, _) | (_, Some(_)) => self.delays().total(retries),
+            (Jitter::Full | Jitter::Equal, None) => Plan {
+                jitter: Jitter::None,
+                ..self.clone()
+            }
+            .delays()
+            .total(retries),
+            (Jitter::Decorrelated, None) => to_the_millisecond(self.max_delay).saturating_mul(retries),
+        }
+    }
+
     fn first(&self) -> f64 {
         match &self.delays {
             Some(list) => list.first().copied().unwrap_or_default().as_secs_f64(),
@@ -105,7 +122,42 @@ pub struct Delays<'a> {
     rng: fastrand::Rng,
 }
 
+/// How many waits [`Delays::total`] adds up one by one.
+const SUMMED: u32 = 100_000;
+
 impl Delays<'_> {
+    /// The next `count` waits added up: each as it will be slept for the
+    /// first [`SUMMED`]; past them (a schedule may have 4 billion), each at
+    /// the longest it can be from then on.
+    pub fn total(&mut self, count: u32) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut last = Duration::ZERO;
+        for delay in self.by_ref().take(count.min(SUMMED) as usize) {
+            total = total.saturating_add(delay);
+            last = delay;
+        }
+        let rest = count.saturating_sub(SUMMED);
+        total.saturating_add(self.longest_from_now(last).saturating_mul(rest))
+    }
+
+    /// The longest that any later wait can be, the last having been `last`:
+    /// `last` itself where the schedule can no longer grow, else the cap.
+    fn longest_from_now(&self, last: Duration) -> Duration {
+        let s = self.schedule;
+        let steady = match &s.delays {
+            Some(list) => self.retry as usize >= list.len(),
+            None => {
+                s.delay.is_zero()
+                    || s.backoff == Backoff::Constant
+                    || (s.backoff == Backoff::Exponential && s.factor <= 1.0)
+            }
+        };
+        match steady && s.jitter == Jitter::None {
+            true => last,
+            false => to_the_millisecond(s.max_delay),
+        }
+    }
+
     /// The un-jittered delay of this retry, in seconds, before the cap.
     fn base(&mut self) -> f64 {
         let s = self.schedule;
@@ -345,6 +397,36 @@ mod tests {
             };
             assert!(s.delays().take(3000).all(|d| d.is_zero()), "{backoff:?}");
         }
+    }
+
+    /// `--explain` bounded the waits it did not list by the cap: `-n 12 -b
+    /// constant -d 1s` said "1m 10s of waiting at most", for 11 s.
+    #[test]
+    fn the_most_waiting_adds_up_every_wait_not_the_cap() {
+        let constant = Plan {
+            delay: Duration::from_secs(1),
+            ..schedule(Backoff::Constant)
+        };
+        assert_eq!(constant.most_waiting(11), Duration::from_secs(11));
+        assert_eq!(
+            constant.most_waiting(u32::MAX),
+            Duration::from_secs(u64::from(u32::MAX))
+        );
+        let exponential = schedule(Backoff::Exponential);
+        let waits: Duration = exponential.delays().take(11).sum();
+        assert_eq!(exponential.most_waiting(11), waits);
+        let listed = Plan {
+            delays: Some(vec![ms(100), ms(300)]),
+            ..exponential.clone()
+        };
+        assert_eq!(listed.most_waiting(200_000), ms(100) + ms(300) * 199_999);
+        // Unseeded jitter: the waits without it, which it never passes.
+        let jittered = Plan {
+            jitter: Jitter::Full,
+            seed: None,
+            ..exponential.clone()
+        };
+        assert_eq!(jittered.most_waiting(11), waits);
     }
 
     #[test]

@@ -167,6 +167,19 @@ impl Catalog {
                 path.display()
             )));
         }
+        let sections = file.defaults.iter().map(|layer| ("[defaults]".to_string(), layer));
+        let profiles = file
+            .profile
+            .iter()
+            .map(|(name, layer)| (format!("[profile.{name}]"), layer));
+        for (section, layer) in sections.chain(profiles) {
+            if layer.quiet == Some(true) && layer.verbose == Some(true) {
+                return Err(Error::Config(format!(
+                    "config file {}, {section}: quiet and verbose are both true; say one, as -q and -v cannot both be given",
+                    path.display()
+                )));
+            }
+        }
         catalog.defaults = file.defaults.map(|layer| (layer, text.clone()));
         for (name, layer) in file.profile {
             catalog

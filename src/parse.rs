@@ -16,34 +16,68 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 /// mistakes, and past it the sums of a schedule could overflow.
 pub(crate) const LONGEST: Duration = Duration::from_secs(3_155_760_000);
 
+/// The shortest duration above zero that retry-on takes: it prints and
+/// sleeps to the microsecond, so that a shorter one would be shown as, or
+/// rounded to, 0, which means "no limit" for a time limit.
+pub(crate) const SHORTEST: Duration = Duration::from_micros(1);
+
 /// A duration: humantime (`250ms`, `1m30s`) or a bare number of seconds
-/// (`2`, `0.5`), at most [`LONGEST`].
+/// (`2`, `0.5`), zero or from [`SHORTEST`] to [`LONGEST`].
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    let parsed = match trimmed.parse::<f64>() {
-        Ok(seconds) if seconds.is_nan() || seconds < 0.0 => {
-            return Err(format!(
-                "invalid duration {text:?}: must be a non-negative number of seconds"
-            ));
-        }
-        Ok(seconds) => Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
-        Err(_) => humantime::parse_duration(trimmed)
-            .map_err(|e| format!("invalid duration {text:?}: {e} (examples: 250ms, 2s, 1m30s, or 0.5 for seconds)"))?,
-    };
+    let parsed = any_duration(text)?;
     if parsed > LONGEST {
         return Err(format!("invalid duration {text:?}: longer than the limit of 100 years"));
     }
     Ok(parsed)
 }
 
-/// Prints a duration in humantime form, rounded to the millisecond so that
-/// jittered values stay readable (`1s 234ms`, not nanoseconds).
-pub(crate) fn show_duration(d: Duration) -> String {
-    let millis = (d.as_nanos() + 500_000) / 1_000_000;
-    if millis == 0 && !d.is_zero() {
-        return humantime::format_duration(Duration::from_micros(d.as_micros() as u64)).to_string();
+/// The wait a `--retry-after` line asks for: a duration as for [`duration`],
+/// where one past [`LONGEST`] (which the cap then shortens) is [`LONGEST`].
+pub(crate) fn wait_asked(text: &str) -> Result<Duration, String> {
+    any_duration(text).map(|asked| asked.min(LONGEST))
+}
+
+/// A duration of any length, zero or at least [`SHORTEST`].
+fn any_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if trimmed.starts_with('-') {
+        return Err(format!("invalid duration {text:?}: a duration cannot be negative"));
     }
-    humantime::format_duration(Duration::from_millis(millis as u64)).to_string()
+    let parsed = match trimmed.parse::<f64>() {
+        Ok(seconds) if seconds.is_nan() => {
+            return Err(format!("invalid duration {text:?}: not a number of seconds"));
+        }
+        Ok(seconds) if seconds > 0.0 && seconds < SHORTEST.as_secs_f64() => Duration::from_nanos(1),
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
+        Err(_) => humantime::parse_duration(trimmed)
+            .map_err(|e| format!("invalid duration {text:?}: {e} (examples: 250ms, 2s, 1m30s, or 0.5 for seconds)"))?,
+    };
+    if !parsed.is_zero() && parsed < SHORTEST {
+        return Err(format!(
+            "invalid duration {text:?}: above zero but under a microsecond, the shortest retry-on takes (0 means none)"
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Prints a duration in humantime form, rounded to the millisecond so that
+/// jittered values stay readable (`1s 234ms`, not nanoseconds), or to the
+/// microsecond below one.
+pub(crate) fn show_duration(d: Duration) -> String {
+    let shown = if d < Duration::from_millis(1) {
+        Duration::from_micros(d.as_micros() as u64)
+    } else {
+        // Whole seconds plus rounded milliseconds: a count of milliseconds
+        // would wrap past u64 (a schedule's total can be that long).
+        let (seconds, millis) = (
+            Duration::from_secs(d.as_secs()),
+            (d.subsec_nanos() + 500_000) / 1_000_000,
+        );
+        seconds
+            .checked_add(Duration::from_millis(u64::from(millis)))
+            .unwrap_or(seconds)
+    };
+    humantime::format_duration(shown).to_string()
 }
 
 /// A comma-separated list of durations (`1s,5s,30s`).
@@ -518,6 +552,52 @@ mod tests {
         }
         assert_eq!(duration("100y"), Ok(LONGEST));
         assert!(duration("NaN").is_err());
+    }
+
+    /// `-t 1ns` was shown as "0s" yet killed at once, while `-t 1e-10`
+    /// rounded to 0 and meant no limit; `-1s` said "expected number at 0".
+    #[test]
+    fn durations_under_a_microsecond_or_negative_are_refused_clearly() {
+        for text in ["1ns", "999ns", "1e-10", "0.0000001"] {
+            let error = duration(text).unwrap_err();
+            assert!(error.contains(text) && error.contains("under a microsecond"), "{error}");
+        }
+        for text in ["-1", "-1s", "-0.5", " -2m"] {
+            let error = duration(text).unwrap_err();
+            assert!(error.ends_with("a duration cannot be negative"), "{error}");
+        }
+        assert_eq!(duration("1us"), Ok(SHORTEST));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        assert_eq!(duration("0ns"), Ok(Duration::ZERO));
+    }
+
+    /// `-n 4294967295 -d 100y --max-delay 100y --explain` printed
+    /// "442867569years": the count of milliseconds wrapped past u64.
+    #[test]
+    fn long_durations_print_without_wrapping() {
+        let total = LONGEST.saturating_mul(u32::MAX - 1);
+        assert_eq!(show_duration(total), humantime::format_duration(total).to_string());
+        assert!(
+            show_duration(total).starts_with("429496729"),
+            "{}",
+            show_duration(total)
+        );
+        assert_eq!(
+            show_duration(Duration::MAX),
+            humantime::format_duration(Duration::from_secs(u64::MAX)).to_string()
+        );
+        assert_eq!(show_duration(Duration::from_micros(1500)), "2ms");
+        assert_eq!(show_duration(Duration::from_nanos(1_500)), "1us");
+    }
+
+    /// A `--retry-after` line that asked for more than 100 years was ignored,
+    /// where one that asked for an hour was capped at `--max-delay`.
+    #[test]
+    fn a_wait_asked_for_past_the_limit_is_the_limit() {
+        assert_eq!(wait_asked("101y"), Ok(LONGEST));
+        assert_eq!(wait_asked("1e30"), Ok(LONGEST));
+        assert_eq!(wait_asked("30"), Ok(Duration::from_secs(30)));
+        assert!(wait_asked("soon").is_err());
     }
 
     #[test]

@@ -187,6 +187,12 @@ impl PatternSet {
         }
         let mut weight: u64 = 0;
         for spec in specs.iter().filter(|spec| !spec.trusted) {
+            if spec.text.is_empty() {
+                return Err(format!(
+                    "{}: it would match every line",
+                    spec.complaint("empty pattern")
+                ));
+            }
             weight = weight.saturating_add(match spec.fixed || is_plain_text(&spec.text) {
                 true => spec.text.len() as u64,
                 false => size_bound(&spec.parse()?),
@@ -895,6 +901,20 @@ mod tests {
         assert_eq!(hits.abort, None);
     }
 
+    /// `-p ""` and `patterns = [""]` matched every line, silently.
+    #[test]
+    fn an_empty_pattern_is_refused_where_it_was_written() {
+        let mut empty = spec("", false, false);
+        let error = PatternSet::compile(std::slice::from_ref(&empty), "-p").unwrap_err();
+        assert_eq!(error, "empty pattern \"\" in --pattern: it would match every line");
+        empty.origin = PatternOrigin::File("config c.toml, line 2, column 13, key patterns".into());
+        let error = PatternSet::compile(&[spec("ok", false, false), empty], "-p").unwrap_err();
+        assert!(
+            error.starts_with("config c.toml, line 2, column 13, key patterns: empty pattern"),
+            "{error}"
+        );
+    }
+
     /// `-p '^$'` matched `x\n`: the buffer's end after the last newline was
     /// taken for an empty line.
     #[test]
@@ -952,7 +972,8 @@ mod tests {
         let quantifier = prop::sample::select(vec!["", "", "*", "+", "?"]);
         prop::collection::vec((atom, quantifier), 1..5)
             .prop_map(|parts| parts.into_iter().map(|(a, q)| format!("{a}{q}")).collect::<String>())
-            .prop_filter("a valid regex", |p| Regex::new(p).is_ok())
+            // An empty pattern is refused; patterns that match an empty string are not.
+            .prop_filter("a valid regex, not empty", |p| !p.is_empty() && Regex::new(p).is_ok())
     }
 
     fn text_grammar() -> impl Strategy<Value = Vec<u8>> {

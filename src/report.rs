@@ -710,7 +710,7 @@ pub(crate) fn value_text(key: &str, value: &dyn ToText) -> String {
 const WAITS_SHOWN: u32 = 10;
 
 /// `schedule: waits of 1s, 2s, … between N attempts (… of waiting at most)`.
-/// A long schedule shows its first waits, and a bound made of the cap.
+/// A long schedule shows its first waits.
 fn schedule_line(settings: &Settings) -> String {
     let attempts = settings.schedule.attempts;
     let retries = attempts.saturating_sub(1);
@@ -720,11 +720,9 @@ fn schedule_line(settings: &Settings) -> String {
     } else {
         retries.min(WAITS_SHOWN)
     };
-    let delays: Vec<Duration> = backoff.delays().take(shown_count as usize).collect();
-    let mut shown: Vec<String> = delays.iter().map(|d| show_duration(*d)).collect();
+    let mut shown: Vec<String> = backoff.delays().take(shown_count as usize).map(show_duration).collect();
     let rest = retries - shown_count.min(retries);
-    let cap = crate::backoff::to_the_millisecond(settings.schedule.max_delay);
-    let total = delays.iter().sum::<Duration>().saturating_add(cap.saturating_mul(rest));
+    let total = backoff.most_waiting(retries);
     if attempts == 0 || rest > 0 {
         shown.push("…".to_string());
     }

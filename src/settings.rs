@@ -43,6 +43,19 @@ impl fmt::Display for Source {
     }
 }
 
+impl Source {
+    /// How strong a layer of this source is: flags are strongest.
+    fn strength(&self) -> u8 {
+        match self {
+            Source::Flag => 4,
+            Source::Profile(_) => 3,
+            Source::Defaults => 2,
+            Source::Environment => 1,
+            Source::BuiltIn => 0,
+        }
+    }
+}
+
 /// A text that layers are read from, which can say where in it a value was.
 pub(crate) trait Place {
     /// Where the value at byte range `span`, under `key`, was: for messages.
@@ -325,7 +338,7 @@ impl Settings {
             schedule: Schedule::resolve(layers, &mut sources),
             process: Process::resolve(layers, &mut sources),
             hooks: Hooks::resolve(layers, &mut sources).without_empty(),
-            output: Output::resolve(layers, &mut sources),
+            output: Output::resolve(layers, &mut sources).one_verbosity(&mut sources),
             sources,
         }
     }
@@ -351,6 +364,28 @@ impl Settings {
         let no_check = self.hooks.check.is_none() && self.sources.of("check") == Source::BuiltIn;
         (self.hooks.check_first && no_check)
             .then(|| "--check-first needs --check: the command that says whether the state already holds".to_string())
+    }
+}
+
+impl Output {
+    /// `quiet` and `verbose` are one choice, made by the strongest layer that
+    /// makes it: `-v` beats a `[defaults]` `quiet = true`. (One layer cannot
+    /// make both: clap and the config file refuse that.)
+    fn one_verbosity(self, sources: &mut Sources) -> Output {
+        if !(self.quiet && self.verbose) {
+            return self;
+        }
+        let (quiet, verbose) = (sources.of("quiet"), sources.of("verbose"));
+        match quiet.strength() >= verbose.strength() {
+            true => {
+                sources.0.insert("verbose", quiet);
+                Output { verbose: false, ..self }
+            }
+            false => {
+                sources.0.insert("quiet", verbose);
+                Output { quiet: false, ..self }
+            }
+        }
     }
 }
 
@@ -439,6 +474,25 @@ mod tests {
         assert_eq!(waits, vec![1, 2, 4, 8]);
         assert_eq!(defaults.process.kill_signal, Signal::SIGTERM);
         assert!(defaults.matching.patterns.is_empty());
+    }
+
+    /// `-v` with `quiet = true` in `[defaults]` was quiet: each key was
+    /// resolved alone, and quiet won over verbose whatever their layers.
+    #[test]
+    fn the_strongest_layer_chooses_between_quiet_and_verbose() {
+        let verbose = layer(|l| l.verbose = Some(true));
+        let quiet = layer(|l| l.quiet = Some(true));
+        let output = |strong: &Layer, weak: &Layer| {
+            let layers = Layers(vec![placed(strong, Source::Flag), placed(weak, Source::Defaults)]);
+            let settings = Settings::resolve(Vec::new(), &layers);
+            (
+                settings.output.quiet,
+                settings.output.verbose,
+                settings.sources.of("quiet"),
+            )
+        };
+        assert_eq!(output(&verbose, &quiet), (false, true, Source::Flag));
+        assert_eq!(output(&quiet, &verbose), (true, false, Source::Flag));
     }
 
     #[test]

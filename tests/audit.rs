@@ -406,3 +406,84 @@ fn a_nul_byte_in_a_config_file_is_refused_where_it_was_written() {
         assert!(!marker.exists(), "{key}: the command ran");
     }
 }
+
+/// `-p ""` and `patterns = [""]` silently matched every line.
+#[test]
+fn an_empty_pattern_is_refused_naming_where_it_was() {
+    let out = isolated(BIN).args(["-p", "", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        text(&out.stderr),
+        "retry-on: empty pattern \"\" in --pattern: it would match every line\n"
+    );
+    let dir = tempdir();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[defaults]\nabort_on = [\"x\", \"\"]\n").unwrap();
+    let out = isolated(BIN)
+        .arg("-c")
+        .arg(&config)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let place = format!(
+        "config {}, line 2, column 18, key abort_on: empty pattern",
+        config.display()
+    );
+    assert!(text(&out.stderr).contains(&place), "{}", text(&out.stderr));
+}
+
+/// `quiet` and `verbose` were both taken from one config file, where `-q`
+/// and `-v` conflict; and `-v` lost to a `[defaults]` `quiet = true`.
+#[test]
+fn quiet_and_verbose_are_one_choice() {
+    let dir = tempdir();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "[profile.p]\nquiet = true\nverbose = true\n").unwrap();
+    let out = isolated(BIN)
+        .arg("-c")
+        .arg(&config)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("[profile.p]: quiet and verbose are both true"));
+    std::fs::write(&config, "[defaults]\nquiet = true\n").unwrap();
+    let out = isolated(BIN)
+        .arg("-c")
+        .arg(&config)
+        .args(["-v", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr).contains("attempt 1/5: running true"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A `--retry-after` line that asked for more than 100 years was ignored
+/// (the scheduled wait was kept), where an hour was capped at `--max-delay`.
+#[test]
+fn a_wait_asked_for_past_a_hundred_years_is_capped_not_ignored() {
+    let out = isolated(BIN)
+        .args([
+            "--retry-after",
+            r"wait (\S+)",
+            "-n",
+            "2",
+            "-d",
+            "1ms",
+            "--max-delay",
+            "50ms",
+            "--",
+        ])
+        .args(["sh", "-c", "echo 'wait 101y' >&2; exit 1"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("retrying in 50ms (the output asked for 100years)"),
+        "{stderr}"
+    );
+}

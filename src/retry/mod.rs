@@ -230,7 +230,7 @@ impl Run<'_> {
         let Some(text) = &outcome.hint else {
             return (scheduled, None);
         };
-        match parse::duration(text) {
+        match parse::wait_asked(text) {
             Ok(asked) => (hinted(scheduled, asked, self.settings.schedule.max_delay), Some(asked)),
             Err(why) => {
                 self.reporter.ignored_hint(number, &why);
