@@ -11,12 +11,13 @@ use std::time::Duration;
 use clap::builder::{OsStringValueParser, PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, ValueHint};
-use nix::sys::signal::Signal;
 use serde::Deserialize;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
-use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value};
+use crate::parse::{
+    AnySignal, Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value,
+};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -164,9 +165,10 @@ pub struct Layer {
     /// retried. 0 means no timeout, as for GNU timeout.
     #[arg(short = 't', long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Process")]
     pub timeout: Option<Value<Limit>>,
-    /// The signal that stops a timed-out attempt's process group: TERM, SIGTERM or 15.
-    #[arg(long, value_name = "SIG", value_parser = text::<Signal>, allow_hyphen_values = true, help_heading = "Process")]
-    pub kill_signal: Option<Value<Signal>>,
+    /// The signal that stops a timed-out attempt's process group: TERM, SIGTERM, 15, or a realtime
+    /// one such as RTMIN+1.
+    #[arg(long, value_name = "SIG", value_parser = text::<AnySignal>, allow_hyphen_values = true, help_heading = "Process")]
+    pub kill_signal: Option<Value<AnySignal>>,
     /// Send KILL to the group if anything in it is still alive this long after the kill
     /// signal.
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Process")]

@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+use nix::libc;
 use nix::sys::resource::{Resource, setrlimit};
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, raise, signal, sigprocmask};
+
+use crate::parse::AnySignal;
 
 /// An attempt was stopped by `--timeout` or `--max-time`.
 pub(crate) const TIMED_OUT: u8 = 124;
@@ -25,7 +27,7 @@ pub(crate) enum Exit {
     Code(u8),
     /// Die by this signal, as the command did, so that a shell sees 128+N
     /// and a script stops on Ctrl-C as it would without retry-on.
-    Signal(Signal),
+    Signal(AnySignal),
 }
 
 impl Exit {
@@ -33,7 +35,7 @@ impl Exit {
     pub(crate) fn shell_code(self) -> i32 {
         match self {
             Exit::Code(code) => i32::from(code),
-            Exit::Signal(signal) => 128 + signal as i32,
+            Exit::Signal(signal) => 128 + signal.number(),
         }
     }
 
@@ -42,12 +44,17 @@ impl Exit {
     pub(crate) fn into_exit_code(self) -> ExitCode {
         if let Exit::Signal(sig) = self {
             let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
-            // SAFETY: restoring the default disposition installs no handler.
-            let _ = unsafe { signal(sig, SigHandler::SigDfl) };
-            let mut set = SigSet::empty();
-            set.add(sig);
-            let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
-            let _ = raise(sig);
+            let number = sig.number();
+            // SAFETY: the default disposition installs no handler, and the
+            // set is initialised by sigemptyset before it is read.
+            unsafe {
+                libc::signal(number, libc::SIG_DFL);
+                let mut set = std::mem::zeroed::<libc::sigset_t>();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, number);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::raise(number);
+            }
         }
         // Reached for codes, and for signals whose default is not to terminate.
         ExitCode::from(self.shell_code().clamp(0, 255) as u8)
@@ -58,8 +65,8 @@ impl Exit {
     /// How retry-on ends after this last attempt.
     pub(crate) fn of(outcome: &crate::policy::Outcome) -> Exit {
         use crate::policy::Ending;
-        if outcome.interrupted == Some(Signal::SIGINT) {
-            return Exit::Signal(Signal::SIGINT);
+        if outcome.interrupted == Some(AnySignal::INT) {
+            return Exit::Signal(AnySignal::INT);
         }
         if outcome.output_failed.is_some() {
             return Exit::Code(WRITE_FAILED);
@@ -69,9 +76,9 @@ impl Exit {
         }
         match outcome.ending {
             Ending::Exited(code) => Exit::Code(code.clamp(0, 255) as u8),
-            Ending::Signaled(number) => match Signal::try_from(number) {
-                Ok(signal) => Exit::Signal(signal),
-                Err(_) => Exit::Code((128 + number).clamp(0, 255) as u8),
+            Ending::Signaled(number) => match AnySignal::from_number(number) {
+                Some(signal) => Exit::Signal(signal),
+                None => Exit::Code((128 + number).clamp(0, 255) as u8),
             },
         }
     }
@@ -89,8 +96,8 @@ mod tests {
             ending: Ending::Signaled(9),
             ..Outcome::exited(0)
         };
-        assert_eq!(Exit::of(&killed), Exit::Signal(Signal::SIGKILL));
-        assert_eq!(Exit::Signal(Signal::SIGKILL).shell_code(), 137);
+        assert_eq!(Exit::of(&killed), Exit::Signal(AnySignal::KILL));
+        assert_eq!(Exit::Signal(AnySignal::KILL).shell_code(), 137);
         let timed_out = Outcome {
             ending: Ending::Signaled(15),
             stopped: Some(Stop::Timeout),
@@ -98,12 +105,12 @@ mod tests {
         };
         assert_eq!(Exit::of(&timed_out), Exit::Code(TIMED_OUT));
         let interrupted = Outcome {
-            interrupted: Some(Signal::SIGINT),
+            interrupted: Some(AnySignal::INT),
             ..Outcome::exited(0)
         };
-        assert_eq!(Exit::of(&interrupted), Exit::Signal(Signal::SIGINT));
+        assert_eq!(Exit::of(&interrupted), Exit::Signal(AnySignal::INT));
         let handled_term = Outcome {
-            interrupted: Some(Signal::SIGTERM),
+            interrupted: Some(AnySignal::TERM),
             ..Outcome::exited(3)
         };
         assert_eq!(Exit::of(&handled_term), Exit::Code(3));

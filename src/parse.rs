@@ -134,27 +134,92 @@ impl fmt::Display for ExitCodes {
     }
 }
 
-/// A signal given as `TERM`, `SIGTERM`, `term` or `15`.
-pub(crate) fn signal(text: &str) -> Result<Signal, String> {
-    let trimmed = text.trim();
-    let found = match trimmed.parse::<i32>() {
-        Ok(number) => Signal::try_from(number).ok(),
-        Err(_) => {
-            let upper = trimmed.to_ascii_uppercase();
-            let name = if upper.starts_with("SIG") {
-                upper
-            } else {
-                format!("SIG{upper}")
-            };
-            name.parse::<Signal>().ok()
+/// A signal, by its number: a standard one, which nix's [`Signal`] names,
+/// or a realtime one (`RTMIN+n`), which it cannot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnySignal(i32);
+
+impl AnySignal {
+    pub(crate) const INT: AnySignal = AnySignal(Signal::SIGINT as i32);
+    pub(crate) const KILL: AnySignal = AnySignal(Signal::SIGKILL as i32);
+    pub(crate) const PIPE: AnySignal = AnySignal(Signal::SIGPIPE as i32);
+    pub(crate) const TERM: AnySignal = AnySignal(Signal::SIGTERM as i32);
+
+    /// Signal `number`, if there is one: standard, or realtime (not the
+    /// few below `SIGRTMIN` that the C library keeps for itself).
+    pub(crate) fn from_number(number: i32) -> Option<AnySignal> {
+        (Signal::try_from(number).is_ok() || realtime().contains(&number)).then_some(AnySignal(number))
+    }
+
+    pub(crate) fn number(self) -> i32 {
+        self.0
+    }
+
+    /// Every realtime signal.
+    pub(crate) fn realtime() -> impl Iterator<Item = AnySignal> {
+        realtime().map(AnySignal)
+    }
+
+    /// Its name without the `SIG` prefix, as `kill -l` prints it: `TERM`,
+    /// `RTMIN+1`, `RTMAX-2`.
+    pub(crate) fn name(self) -> String {
+        if let Ok(signal) = Signal::try_from(self.0) {
+            return signal.as_str().trim_start_matches("SIG").to_string();
         }
-    };
-    found.ok_or_else(|| format!("unknown signal {text:?} (examples: TERM, SIGINT, 9)"))
+        let (low, high) = (*realtime().start(), *realtime().end());
+        match self.0 {
+            n if n == low => "RTMIN".to_string(),
+            n if n == high => "RTMAX".to_string(),
+            n if n - low <= (high - low) / 2 => format!("RTMIN+{}", n - low),
+            n => format!("RTMAX-{}", high - n),
+        }
+    }
+
+    /// Its name as messages give it: `SIGTERM`, `SIGRTMIN+1`.
+    pub(crate) fn full_name(self) -> String {
+        format!("SIG{}", self.name())
+    }
 }
 
-/// The name of a signal without its `SIG` prefix, as `kill -l` prints it.
-pub(crate) fn signal_name(signal: Signal) -> &'static str {
-    signal.as_str().trim_start_matches("SIG")
+impl From<Signal> for AnySignal {
+    fn from(signal: Signal) -> AnySignal {
+        AnySignal(signal as i32)
+    }
+}
+
+/// The realtime signals' numbers.
+fn realtime() -> RangeInclusive<i32> {
+    #[cfg(target_os = "linux")]
+    return nix::libc::SIGRTMIN()..=nix::libc::SIGRTMAX();
+    #[cfg(not(target_os = "linux"))]
+    #[allow(clippy::reversed_empty_ranges)]
+    return 1..=0;
+}
+
+/// A signal given as `TERM`, `SIGTERM`, `term`, `15`, `RTMIN+1` or `34`
+/// (as GNU `timeout` takes them).
+pub(crate) fn signal(text: &str) -> Result<AnySignal, String> {
+    let trimmed = text.trim();
+    let upper = trimmed.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let (low, high) = (*realtime().start(), *realtime().end());
+    let offset = |from: i32, rest: &str, sign: i32| match rest {
+        "" => Some(from),
+        _ => rest
+            .strip_prefix(if sign > 0 { '+' } else { '-' })?
+            .parse::<i32>()
+            .ok()
+            .map(|n| from + sign * n),
+    };
+    let number = match trimmed.parse::<i32>() {
+        Ok(number) => Some(number),
+        Err(_) if name.starts_with("RTMIN") => offset(low, &name[5..], 1),
+        Err(_) if name.starts_with("RTMAX") => offset(high, &name[5..], -1),
+        Err(_) => format!("SIG{name}").parse::<Signal>().ok().map(|signal| signal as i32),
+    };
+    number
+        .and_then(AnySignal::from_number)
+        .ok_or_else(|| format!("unknown signal {text:?} (examples: TERM, SIGINT, 9, RTMIN+1)"))
 }
 
 /// A value that flags and files both write as text (files may also use a
@@ -177,7 +242,7 @@ macro_rules! value_into_plain {
         }
     )*};
 }
-value_into_plain!(Duration, Signal, Factor, LockTarget);
+value_into_plain!(Duration, AnySignal, Factor, LockTarget);
 
 /// Values that can be read from text.
 pub trait FromText: Sized {
@@ -192,7 +257,7 @@ impl FromText for Duration {
     }
 }
 
-impl FromText for Signal {
+impl FromText for AnySignal {
     const EXPECTING: &'static str = "a signal name such as \"TERM\" or a number";
     fn from_text(text: &str) -> Result<Self, String> {
         signal(text)
@@ -476,7 +541,7 @@ to_text_by! {
     u32 => u32::to_string,
     u64 => u64::to_string,
     Duration => |d: &Duration| show_duration(*d),
-    Signal => |s: &Signal| signal_name(*s).to_string(),
+    AnySignal => |s: &AnySignal| s.name(),
     ExitCodes => ExitCodes::to_string,
     DelayList => DelayList::to_string,
     Factor => |f: &Factor| f.0.to_string(),
@@ -633,12 +698,34 @@ mod tests {
 
     #[test]
     fn signals_by_name_prefix_or_number() {
-        assert_eq!(signal("TERM"), Ok(Signal::SIGTERM));
-        assert_eq!(signal("SIGTERM"), Ok(Signal::SIGTERM));
-        assert_eq!(signal("kill"), Ok(Signal::SIGKILL));
-        assert_eq!(signal("15"), Ok(Signal::SIGTERM));
+        assert_eq!(signal("TERM"), Ok(AnySignal::TERM));
+        assert_eq!(signal("SIGTERM"), Ok(AnySignal::TERM));
+        assert_eq!(signal("kill"), Ok(AnySignal::KILL));
+        assert_eq!(signal("15"), Ok(AnySignal::TERM));
         assert!(signal("SIGBOGUS").unwrap_err().contains("SIGBOGUS"));
         assert!(signal("99").is_err());
-        assert_eq!(signal_name(Signal::SIGINT), "INT");
+        assert_eq!(AnySignal::INT.name(), "INT");
+        assert_eq!(AnySignal::INT.full_name(), "SIGINT");
+    }
+
+    /// `--kill-signal RTMIN+1` and `--kill-signal 34` were refused, where
+    /// GNU `timeout` takes them.
+    #[test]
+    fn realtime_signals_by_name_or_number() {
+        let low = nix::libc::SIGRTMIN();
+        let high = nix::libc::SIGRTMAX();
+        assert_eq!(signal("RTMIN").map(AnySignal::number), Ok(low));
+        assert_eq!(signal("SIGRTMIN+1").map(AnySignal::number), Ok(low + 1));
+        assert_eq!(signal("rtmax-2").map(AnySignal::number), Ok(high - 2));
+        assert_eq!(signal(&low.to_string()).map(AnySignal::number), Ok(low));
+        for bad in ["RTMIN+99", "RTMAX+1", "RTMIN-1", "RTMINx", "32"] {
+            assert!(signal(bad).is_err(), "{bad}");
+        }
+        for number in low..=high {
+            let named = AnySignal::from_number(number).unwrap();
+            assert_eq!(signal(&named.name()), Ok(named), "{}", named.name());
+        }
+        assert_eq!(AnySignal::from_number(low + 1).unwrap().full_name(), "SIGRTMIN+1");
+        assert_eq!(AnySignal::from_number(high).unwrap().name(), "RTMAX");
     }
 }

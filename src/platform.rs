@@ -5,7 +5,9 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{IntoRawFd, OwnedFd};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, killpg, signal, sigprocmask};
 use nix::unistd::{Pid, tcgetpgrp, tcsetpgrp};
@@ -166,13 +168,115 @@ pub(crate) fn is_broken(output: BorrowedFd<'_>) -> bool {
     polled > 0 && fds[0].revents().is_some_and(|r| r.intersects(broken))
 }
 
-/// Whether `signal` is ignored (as a parent such as `nohup` may leave it).
-pub(crate) fn is_ignored(signal: Signal) -> bool {
+/// Whether signal `number` is ignored (as a parent such as `nohup` may leave it).
+pub(crate) fn is_ignored(number: i32) -> bool {
+    current_action(number).is_some_and(|action| action.sa_sigaction == nix::libc::SIG_IGN)
+}
+
+/// Whether signal `number` was ignored when retry-on started: as it is now,
+/// but for the two that retry-on changes for itself before anything runs.
+pub(crate) fn was_ignored(number: i32) -> bool {
+    match number {
+        nix::libc::SIGPIPE => SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed),
+        nix::libc::SIGXFSZ => XFSZ_WAS_IGNORED.load(Ordering::Relaxed),
+        _ => is_ignored(number),
+    }
+}
+
+fn current_action(number: i32) -> Option<nix::libc::sigaction> {
     let mut old = std::mem::MaybeUninit::<nix::libc::sigaction>::zeroed();
     // SAFETY: a null new action only reads the current one into `old`.
-    let read = unsafe { nix::libc::sigaction(signal as i32, std::ptr::null(), old.as_mut_ptr()) };
+    let read = unsafe { nix::libc::sigaction(number, std::ptr::null(), old.as_mut_ptr()) };
     // SAFETY: sigaction filled `old` when it returned 0.
-    read == 0 && unsafe { old.assume_init() }.sa_sigaction == nix::libc::SIG_IGN
+    (read == 0).then(|| unsafe { old.assume_init() })
+}
+
+/// Sends signal `number` to process `pid`, or to its process group; one
+/// that nix cannot name (a realtime signal) too.
+pub(crate) fn send_signal(pid: Pid, whole_group: bool, number: i32) {
+    // SAFETY: kill and killpg take plain numbers and touch no memory.
+    let _ = unsafe {
+        match whole_group {
+            true => nix::libc::killpg(pid.as_raw(), number),
+            false => nix::libc::kill(pid.as_raw(), number),
+        }
+    };
+}
+
+/// The write end of the pipe that [`on_relayed_signal`] writes the number
+/// of each relayed signal to, one byte each; -1 until [`relay_signals`].
+static RELAY: AtomicI32 = AtomicI32::new(-1);
+
+/// What each relayed signal's disposition was before, restored for a signal
+/// that is not relayed (Rust's stack-overflow handler, for SEGV and BUS).
+static PREVIOUS: OnceLock<Vec<(i32, nix::libc::sigaction)>> = OnceLock::new();
+
+/// Catches `numbers` (but those that retry-on's parent made it ignore) so
+/// that another process sending one is an event, read from the returned
+/// pipe one byte per signal, while the kernel's own (a fault, a file too
+/// large) and retry-on's own (`abort`) keep their effect. This is for the
+/// signals that tokio cannot catch (SEGV, ILL, FPE, SIGRTMAX) or that it
+/// could but without telling who sent them. Once only.
+pub(crate) fn relay_signals(numbers: &[i32]) -> io::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    let relayed: Vec<i32> = numbers.iter().copied().filter(|n| !was_ignored(*n)).collect();
+    let previous = relayed.iter().filter_map(|n| Some((*n, current_action(*n)?))).collect();
+    if PREVIOUS.set(previous).is_err() {
+        return Err(io::Error::other("signals are relayed once only"));
+    }
+    RELAY.store(write.into_raw_fd(), Ordering::Relaxed);
+    // SAFETY: a zeroed sigaction is a valid value, filled in below.
+    let mut action: nix::libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_relayed_signal as *const () as usize;
+    action.sa_flags = nix::libc::SA_SIGINFO | nix::libc::SA_ONSTACK | nix::libc::SA_RESTART;
+    for number in relayed {
+        // SAFETY: the handler makes only async-signal-safe calls (write,
+        // sigaction, raise) and reads statics set before it is installed.
+        if unsafe { nix::libc::sigaction(number, &action, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(read)
+}
+
+/// The handler of [`relay_signals`]: a signal sent by another process
+/// (`kill`, `sigqueue`) is written to the pipe; any other gets back the
+/// effect it would have had without this handler.
+extern "C" fn on_relayed_signal(number: i32, info: *mut nix::libc::siginfo_t, _context: *mut nix::libc::c_void) {
+    // SAFETY: the kernel passes an SA_SIGINFO handler a valid siginfo.
+    let (code, sender) = unsafe { ((*info).si_code, (*info).si_pid()) };
+    // SAFETY: getpid has no preconditions.
+    let from_another = code <= 0 && sender != unsafe { nix::libc::getpid() };
+    if from_another {
+        let byte = number as u8;
+        // SAFETY: one byte from a valid buffer; a full pipe drops it (O_NONBLOCK).
+        let _ = unsafe { nix::libc::write(RELAY.load(Ordering::Relaxed), (&raw const byte).cast(), 1) };
+        return;
+    }
+    // A file grown past its limit: a write error, as when it was ignored.
+    if number == nix::libc::SIGXFSZ {
+        return;
+    }
+    let previous = PREVIOUS.get().and_then(|all| all.iter().find(|(n, _)| *n == number));
+    if let Some((_, previous)) = previous {
+        // SAFETY: the action is one the process had before.
+        unsafe { nix::libc::sigaction(number, previous, std::ptr::null_mut()) };
+    }
+    // A fault happens again when the handler returns; anything else
+    // (retry-on's own abort) is raised again.
+    let fault = code > 0
+        && [
+            nix::libc::SIGSEGV,
+            nix::libc::SIGBUS,
+            nix::libc::SIGILL,
+            nix::libc::SIGFPE,
+        ]
+        .contains(&number);
+    if !fault {
+        // SAFETY: raise is async-signal-safe.
+        unsafe { nix::libc::raise(number) };
+    }
 }
 
 /// Whether SIGPIPE was ignored when retry-on started. Rust's runtime
@@ -182,6 +286,10 @@ pub(crate) fn is_ignored(signal: Signal) -> bool {
 /// `timeout`. So it is read before Rust's runtime starts, by a constructor.
 static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
 
+/// Whether SIGXFSZ was ignored when retry-on started, before it ignored it
+/// for itself.
+static XFSZ_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
+
 /// Runs before `main`, as every function in `.init_array` does (glibc and
 /// musl alike): reads the SIGPIPE disposition retry-on inherited.
 #[cfg(target_os = "linux")]
@@ -189,7 +297,7 @@ static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
 #[unsafe(link_section = ".init_array")]
 static READ_SIGPIPE_AT_START: extern "C" fn() = {
     extern "C" fn read_sigpipe() {
-        SIGPIPE_WAS_IGNORED.store(is_ignored(Signal::SIGPIPE), Ordering::Relaxed);
+        SIGPIPE_WAS_IGNORED.store(is_ignored(nix::libc::SIGPIPE), Ordering::Relaxed);
     }
     read_sigpipe
 };
@@ -203,7 +311,8 @@ static READ_SIGPIPE_AT_START: extern "C" fn() = {
 pub(crate) fn own_signal_dispositions() -> ChildSignals {
     // SAFETY: setting the default disposition installs no handler.
     let _ = unsafe { signal(Signal::SIGCHLD, SigHandler::SigDfl) };
-    let restore_xfsz = !is_ignored(Signal::SIGXFSZ);
+    let restore_xfsz = !is_ignored(nix::libc::SIGXFSZ);
+    XFSZ_WAS_IGNORED.store(!restore_xfsz, Ordering::Relaxed);
     // SAFETY: ignoring a signal installs no handler.
     let _ = unsafe { signal(Signal::SIGXFSZ, SigHandler::SigIgn) };
     ChildSignals {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::parse::ExitCodes;
+use crate::parse::{AnySignal, ExitCodes};
 
 /// How the command's process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub(crate) struct Outcome {
     pub ending: Ending,
     pub stopped: Option<Stop>,
     /// A signal that retry-on itself received during the attempt.
-    pub interrupted: Option<Signal>,
+    pub interrupted: Option<AnySignal>,
     pub retry_match: Option<Matched>,
     pub abort_match: Option<Matched>,
     /// retry-on's own stdout or stderr was closed under the command (a broken pipe).
@@ -128,7 +128,7 @@ pub(crate) enum GiveUp {
     /// `--max-time` stopped the attempt.
     DeadlineReached,
     /// retry-on was sent this signal.
-    Interrupted(Signal),
+    Interrupted(AnySignal),
     /// The command died of SIGINT: someone meant to stop it.
     CommandInterrupted,
     /// The command's output has nowhere to go: a later attempt cannot do better.
@@ -382,12 +382,12 @@ mod tests {
     fn interrupts_and_closed_output_are_never_retried() {
         let r = rules(false, None);
         let sent = Outcome {
-            interrupted: Some(Signal::SIGTERM),
+            interrupted: Some(AnySignal::TERM),
             ..Outcome::exited(1)
         };
         assert_eq!(
             decide1(&r, &sent),
-            Verdict::GiveUp(GiveUp::Interrupted(Signal::SIGTERM))
+            Verdict::GiveUp(GiveUp::Interrupted(AnySignal::TERM))
         );
         let sigint = Outcome {
             ending: Ending::Signaled(2),

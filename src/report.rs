@@ -7,13 +7,12 @@ use std::cell::RefCell;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use crate::config::Summary;
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
-use crate::parse::{LogFormat, ToText, show_duration, signal_name};
+use crate::parse::{AnySignal, LogFormat, ToText, show_duration};
 use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
 use crate::settings::{HookKind, Output, Settings};
 
@@ -204,10 +203,7 @@ impl Reporter {
                 ),
                 GiveUp::DeadlineReached => format!("{this} stopped at the --max-time deadline ({what}); giving up"),
                 GiveUp::Interrupted(signal) => {
-                    format!(
-                        "{this} interrupted by SIG{} ({what}); not retrying",
-                        signal_name(*signal)
-                    )
+                    format!("{this} interrupted by {} ({what}); not retrying", signal.full_name())
                 }
                 GiveUp::CommandInterrupted => format!("{this} failed ({what}); not retrying an interrupted command"),
                 GiveUp::OutputClosed => format!("{this} failed ({what}); not retrying: its output was closed"),
@@ -411,16 +407,17 @@ impl Reporter {
 
     /// A signal ended the run outside an attempt; `when` says where, and
     /// what was then not done: "while waiting to retry; not retrying".
-    pub(crate) fn interrupted(&self, attempt: u32, signal: Signal, when: &str) {
+    pub(crate) fn interrupted(&self, attempt: u32, signal: AnySignal, when: &str) {
         match self.format {
             LogFormat::Json => self.event(
                 "give_up",
                 attempt,
-                json!({ "reason": "interrupted", "signal": signal.as_str(), "exit_code": 128 + signal as i32 }),
+                json!({ "reason": "interrupted", "signal": signal.full_name(), "exit_code": 128 + signal.number() }),
             ),
-            LogFormat::Text | LogFormat::Github => {
-                self.line(Meaning::Failed, &format!("interrupted by {} {when}", signal.as_str()))
-            }
+            LogFormat::Text | LogFormat::Github => self.line(
+                Meaning::Failed,
+                &format!("interrupted by {} {when}", signal.full_name()),
+            ),
         }
     }
 
@@ -445,7 +442,7 @@ impl Reporter {
         let exit_code = Exit::of(outcome).shell_code();
         let (ending_code, signal) = match outcome.ending {
             Ending::Exited(code) => (code, None),
-            Ending::Signaled(n) => (128 + n, Signal::try_from(n).ok().map(Signal::as_str)),
+            Ending::Signaled(n) => (128 + n, AnySignal::from_number(n).map(AnySignal::full_name)),
         };
         let matched = |m: &Option<Matched>| {
             m.as_ref().map(
@@ -479,7 +476,7 @@ impl Reporter {
                         ("deadline", json!({ "delay_ms": delay.as_millis() as u64 }))
                     }
                     GiveUp::DeadlineReached => ("deadline", json!({})),
-                    GiveUp::Interrupted(signal) => ("interrupted", json!({ "signal": signal.as_str() })),
+                    GiveUp::Interrupted(signal) => ("interrupted", json!({ "signal": signal.full_name() })),
                     GiveUp::CommandInterrupted => ("command_interrupted", json!({})),
                     GiveUp::OutputClosed => ("output_closed", json!({})),
                     GiveUp::OutputFailed(why) => ("output_failed", json!({ "message": why })),
@@ -546,14 +543,16 @@ fn describe_with_match(outcome: &Outcome) -> String {
     }
 }
 
+/// "SIGTERM", "SIGRTMIN+1", or "signal 32" for one without a name.
+fn signal_text(number: i32) -> String {
+    AnySignal::from_number(number).map_or_else(|| format!("signal {number}"), AnySignal::full_name)
+}
+
 /// "exited 3", "timed out (killed by SIGTERM)".
 fn hook_result(ending: Ending, stopped: Option<Stop>) -> String {
     let ended = match ending {
         Ending::Exited(code) => format!("exited {code}"),
-        Ending::Signaled(n) => match Signal::try_from(n) {
-            Ok(signal) => format!("was killed by {}", signal.as_str()),
-            Err(_) => format!("was killed by signal {n}"),
-        },
+        Ending::Signaled(n) => format!("was killed by {}", signal_text(n)),
     };
     match stopped {
         Some(Stop::Timeout) => format!("ran out of --hook-timeout ({})", ended.trim_start_matches("was ")),
@@ -565,10 +564,7 @@ fn hook_result(ending: Ending, stopped: Option<Stop>) -> String {
 fn describe(outcome: &Outcome) -> String {
     let ending = match outcome.ending {
         Ending::Exited(code) => format!("exit {code}"),
-        Ending::Signaled(n) => match Signal::try_from(n) {
-            Ok(signal) => format!("killed by {}", signal.as_str()),
-            Err(_) => format!("killed by signal {n}"),
-        },
+        Ending::Signaled(n) => format!("killed by {}", signal_text(n)),
     };
     match outcome.stopped {
         Some(Stop::Timeout) => format!("timed out, {ending}"),

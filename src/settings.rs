@@ -13,11 +13,9 @@ use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 use crate::backoff::{self, Backoff, Jitter};
 use crate::cli::Layer;
-use crate::parse::{DelayList, ExitCodes, Factor, LockTarget, LogFormat, ToText};
+use crate::parse::{AnySignal, DelayList, ExitCodes, Factor, LockTarget, LogFormat, ToText};
 use crate::pattern::{PatternLists, PatternOrigin, PatternSpec};
 
 /// Where a setting came from, for `--explain`.
@@ -196,7 +194,7 @@ group! {
     /// How each attempt is run.
     pub struct Process {
         timeout: Option<Duration> = None,
-        kill_signal: Signal = Signal::SIGTERM,
+        kill_signal: AnySignal = AnySignal::TERM,
         kill_after: Duration = Duration::from_secs(5),
         /// Run in retry-on's process group instead of a new one.
         foreground: bool = false,
@@ -472,7 +470,7 @@ mod tests {
             .map(|d| d.as_secs())
             .collect();
         assert_eq!(waits, vec![1, 2, 4, 8]);
-        assert_eq!(defaults.process.kill_signal, Signal::SIGTERM);
+        assert_eq!(defaults.process.kill_signal, AnySignal::TERM);
         assert!(defaults.matching.patterns.is_empty());
     }
 

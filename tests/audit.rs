@@ -7,6 +7,8 @@ mod common {
     pub mod child;
     pub mod command;
     pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod procfs;
 }
 
 use std::process::Stdio;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::child::{start, wait_bounded};
 use common::command::{BIN, isolated, tempdir};
 use common::exit::shell_code;
+use common::procfs::{all_gone, pids};
 
 /// How long anything may take before a test calls it a hang. Generous: the
 /// machine is small and shared.
@@ -486,4 +489,63 @@ fn a_wait_asked_for_past_a_hundred_years_is_capped_not_ignored() {
         stderr.contains("retrying in 50ms (the output asked for 100years)"),
         "{stderr}"
     );
+}
+
+/// ABRT, SYS, TRAP, FPE, ILL and the realtime signals sent to retry-on by
+/// another process ended it and left the command's children running (the
+/// command itself died of PR_SET_PDEATHSIG); SEGV and BUS were swallowed by
+/// Rust's stack-overflow handler, and XFSZ because retry-on ignored it, and
+/// the command ran on. Each is now forwarded, as TERM is: nothing of the
+/// attempt outlives it, and retry-on ends as the command did.
+#[test]
+fn any_signal_another_process_sends_stops_the_attempt_and_its_children() {
+    use nix::sys::signal::Signal;
+    let realtime = [nix::libc::SIGRTMIN() + 1, nix::libc::SIGRTMAX()];
+    let standard = [
+        Signal::SIGABRT,
+        Signal::SIGSYS,
+        Signal::SIGTRAP,
+        Signal::SIGFPE,
+        Signal::SIGILL,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGXFSZ,
+    ];
+    for number in standard.map(|s| s as i32).into_iter().chain(realtime) {
+        let dir = tempdir();
+        let marker = dir.path().join("outlived");
+        let body = format!("(sleep 2; touch '{}') & echo $$ $!; wait", marker.display());
+        let mut run = start(&["-n", "3", "--", "sh", "-c", &body], Stdio::null());
+        let attempt = pids(&run.stdout.wait_for(|_| true, BOUND));
+        // SAFETY: kill takes plain numbers.
+        assert_eq!(unsafe { nix::libc::kill(run.pid(), number) }, 0);
+        let status = run.wait(BOUND);
+        assert_eq!(shell_code(status), 128 + number, "signal {number}");
+        assert!(
+            all_gone(&attempt, BOUND),
+            "signal {number}: the attempt outlived retry-on"
+        );
+        assert!(!marker.exists(), "signal {number}: a child of the command ran on");
+        let stderr = run.stderr.all(BOUND).join("\n");
+        assert!(
+            stderr.contains("attempt 1/3 interrupted by SIG"),
+            "signal {number}: {stderr}"
+        );
+    }
+}
+
+/// `--kill-signal RTMIN+1` and `--kill-signal 34` were refused; GNU
+/// `timeout` takes them.
+#[test]
+fn a_realtime_kill_signal_is_taken() {
+    let first = nix::libc::SIGRTMIN().to_string();
+    for signal in ["RTMIN+1", "SIGRTMAX-2", first.as_str()] {
+        let out = isolated(BIN)
+            .args(["-n", "1", "-t", "200ms", "--kill-signal", signal, "--", "sleep", "5"])
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(124), "{signal}: {stderr}");
+        assert!(stderr.contains("timed out, killed by SIGRTM"), "{signal}: {stderr}");
+    }
 }

@@ -248,7 +248,7 @@ impl Run<'_> {
         let mut out = std::io::stdout().lock();
         let error = held.write_to(&mut out).and_then(|()| out.flush()).err()?;
         let exit = match error.kind() {
-            std::io::ErrorKind::BrokenPipe => Exit::Signal(nix::sys::signal::Signal::SIGPIPE),
+            std::io::ErrorKind::BrokenPipe => Exit::Signal(crate::parse::AnySignal::PIPE),
             _ => Exit::Code(crate::exit::WRITE_FAILED),
         };
         self.reporter.held_output_failed(number, &error, exit);

@@ -175,7 +175,7 @@ impl<'a> AttemptState<'a> {
 
     /// A signal to retry-on: forwarded to the command. The run ends, and
     /// what matched no longer matters: the scans are abandoned.
-    pub(super) fn on_signal(&mut self, signal: nix::sys::signal::Signal) {
+    pub(super) fn on_signal(&mut self, signal: crate::parse::AnySignal) {
         self.life.on_signal(signal);
         self.abandon_scans();
     }

@@ -4,9 +4,11 @@
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::parse::AnySignal;
+use crate::platform::send_signal;
 use crate::policy::Stop;
 use crate::signals::Signals;
 
@@ -26,14 +28,13 @@ impl ProcessGroup {
     /// Sends `signal`, and to a whole group CONT after it, as GNU timeout
     /// does: a stopped process would otherwise only see the signal once KILL
     /// came, or never if no KILL follows.
-    pub(crate) fn send(self, signal: Signal) {
-        if !self.whole {
-            let _ = kill(self.leader, signal);
-            return;
-        }
-        let _ = killpg(self.leader, signal);
-        if !matches!(signal, Signal::SIGKILL | Signal::SIGCONT | Signal::SIGSTOP) {
-            let _ = killpg(self.leader, Signal::SIGCONT);
+    pub(crate) fn send(self, signal: AnySignal) {
+        send_signal(self.leader, self.whole, signal.number());
+        let needs_cont = ![Signal::SIGKILL, Signal::SIGCONT, Signal::SIGSTOP]
+            .map(AnySignal::from)
+            .contains(&signal);
+        if self.whole && needs_cont {
+            send_signal(self.leader, true, Signal::SIGCONT as i32);
         }
     }
 
@@ -47,7 +48,7 @@ impl ProcessGroup {
 pub(crate) struct Limits {
     /// When to stop it, and why.
     pub stop_at: Option<(Instant, Stop)>,
-    pub kill_signal: Signal,
+    pub kill_signal: AnySignal,
     /// How long after the kill signal KILL follows, if anything is left.
     pub kill_after: Duration,
 }
@@ -60,7 +61,7 @@ pub(super) struct Lifecycle {
     pub status: Option<ExitStatus>,
     pub stopped: Option<Stop>,
     /// A signal that retry-on itself received while the child ran.
-    pub interrupted: Option<Signal>,
+    pub interrupted: Option<AnySignal>,
     kill_at: Option<Instant>,
 }
 
@@ -116,24 +117,24 @@ impl Lifecycle {
     }
 
     pub(super) fn on_kill_due(&mut self) {
-        self.group.send(Signal::SIGKILL);
+        self.group.send(AnySignal::KILL);
         self.kill_at = None;
     }
 
     /// A signal to retry-on: forward it. A second Ctrl-C kills at once.
-    pub(super) fn on_signal(&mut self, signal: Signal) {
-        if signal == Signal::SIGINT && self.interrupted == Some(Signal::SIGINT) {
-            self.group.send(Signal::SIGKILL);
+    pub(super) fn on_signal(&mut self, signal: AnySignal) {
+        if signal == AnySignal::INT && self.interrupted == Some(AnySignal::INT) {
+            self.group.send(AnySignal::KILL);
             return;
         }
-        if signal == Signal::SIGINT || self.interrupted.is_none() {
+        if signal == AnySignal::INT || self.interrupted.is_none() {
             self.interrupted = Some(signal);
         }
         // Once the command is reaped its pid may be reused; only its group is safe to signal.
         if !self.exited() || self.group.whole {
             self.group.send(signal);
         }
-        if signal == Signal::SIGINT && self.kill_at.is_none() {
+        if signal == AnySignal::INT && self.kill_at.is_none() {
             self.kill_at = Some(Instant::now() + self.limits.kill_after);
         }
     }
@@ -141,7 +142,7 @@ impl Lifecycle {
     /// After a stop or a Ctrl-C, waits until nothing alive is left in the
     /// group, sending KILL when it is due.
     pub(super) async fn settle(&mut self, signals: &mut Signals) {
-        let must_empty = self.stopped.is_some() || self.interrupted == Some(Signal::SIGINT);
+        let must_empty = self.stopped.is_some() || self.interrupted == Some(AnySignal::INT);
         if !must_empty || !self.group.whole {
             return;
         }
@@ -151,8 +152,8 @@ impl Lifecycle {
             }
             tokio::select! {
                 signal = signals.recv() => {
-                    if signal == Signal::SIGINT {
-                        self.group.send(Signal::SIGKILL);
+                    if signal == AnySignal::INT {
+                        self.group.send(AnySignal::KILL);
                     }
                     self.interrupted.get_or_insert(signal);
                 }

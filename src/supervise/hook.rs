@@ -6,13 +6,13 @@ use std::os::fd::AsFd;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::group::{Lifecycle, Limits, ProcessGroup};
 use super::{ending, spawn};
 use crate::clock::alarm;
 use crate::error::Error;
+use crate::parse::AnySignal;
 use crate::platform::ChildSignals;
 use crate::policy::{Ending, Stop};
 use crate::signals::Signals;
@@ -36,7 +36,7 @@ pub(crate) struct HookEnd {
     /// The limit that stopped it, if one did.
     pub stopped: Option<Stop>,
     /// A signal that retry-on received while it ran.
-    pub interrupted: Option<Signal>,
+    pub interrupted: Option<AnySignal>,
     pub took: Duration,
 }
 
@@ -76,7 +76,7 @@ pub(crate) async fn run_hook(hook: &Hook<'_>, signals: &mut Signals) -> Result<H
     };
     let limits = Limits {
         stop_at: hook.stop_at,
-        kill_signal: Signal::SIGTERM,
+        kill_signal: AnySignal::TERM,
         kill_after: hook.kill_after,
     };
     let mut life = Lifecycle::new(group, limits);
