@@ -384,16 +384,9 @@ fn a_value_that_begins_with_a_dash_is_the_flag_s_value() {
 fn a_nul_byte_in_a_config_file_is_refused_where_it_was_written() {
     let dir = tempdir();
     for key in ["lock", "check", "on_retry", "on_giveup"] {
-        let config = dir.path().join("c.toml");
-        std::fs::write(&config, format!("[defaults]\nattempts = 2\n{key} = \"a\\u0000b\"\n")).unwrap();
         let marker = dir.path().join("ran");
-        let out = isolated(BIN)
-            .arg("-c")
-            .arg(&config)
-            .args(["--", "touch"])
-            .arg(&marker)
-            .output()
-            .unwrap();
+        let body = format!("[defaults]\nattempts = 2\n{key} = \"a\\u0000b\"\n");
+        let (config, out) = with_config(dir.path(), &body, &["--", "touch", marker.to_str().unwrap()]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(125), "{key}: {stderr:?}");
         let place = format!(
@@ -410,6 +403,15 @@ fn a_nul_byte_in_a_config_file_is_refused_where_it_was_written() {
     }
 }
 
+/// Runs retry-on with `-c` and a config file in `dir` that holds `body`;
+/// returns the file's path and the output.
+fn with_config(dir: &std::path::Path, body: &str, args: &[&str]) -> (std::path::PathBuf, std::process::Output) {
+    let config = dir.join("c.toml");
+    std::fs::write(&config, body).unwrap();
+    let out = isolated(BIN).arg("-c").arg(&config).args(args).output().unwrap();
+    (config, out)
+}
+
 /// `-p ""` and `patterns = [""]` silently matched every line.
 #[test]
 fn an_empty_pattern_is_refused_naming_where_it_was() {
@@ -420,14 +422,7 @@ fn an_empty_pattern_is_refused_naming_where_it_was() {
         "retry-on: empty pattern \"\" in --pattern: it would match every line\n"
     );
     let dir = tempdir();
-    let config = dir.path().join("c.toml");
-    std::fs::write(&config, "[defaults]\nabort_on = [\"x\", \"\"]\n").unwrap();
-    let out = isolated(BIN)
-        .arg("-c")
-        .arg(&config)
-        .args(["--", "true"])
-        .output()
-        .unwrap();
+    let (config, out) = with_config(dir.path(), "[defaults]\nabort_on = [\"x\", \"\"]\n", &["--", "true"]);
     assert_eq!(out.status.code(), Some(125));
     let place = format!(
         "config {}, line 2, column 18, key abort_on: empty pattern",
@@ -441,23 +436,14 @@ fn an_empty_pattern_is_refused_naming_where_it_was() {
 #[test]
 fn quiet_and_verbose_are_one_choice() {
     let dir = tempdir();
-    let config = dir.path().join("c.toml");
-    std::fs::write(&config, "[profile.p]\nquiet = true\nverbose = true\n").unwrap();
-    let out = isolated(BIN)
-        .arg("-c")
-        .arg(&config)
-        .args(["--", "true"])
-        .output()
-        .unwrap();
+    let (_, out) = with_config(
+        dir.path(),
+        "[profile.p]\nquiet = true\nverbose = true\n",
+        &["--", "true"],
+    );
     assert_eq!(out.status.code(), Some(125));
     assert!(text(&out.stderr).contains("[profile.p]: quiet and verbose are both true"));
-    std::fs::write(&config, "[defaults]\nquiet = true\n").unwrap();
-    let out = isolated(BIN)
-        .arg("-c")
-        .arg(&config)
-        .args(["-v", "--", "true"])
-        .output()
-        .unwrap();
+    let (_, out) = with_config(dir.path(), "[defaults]\nquiet = true\n", &["-v", "--", "true"]);
     assert!(
         text(&out.stderr).contains("attempt 1/5: running true"),
         "{}",
