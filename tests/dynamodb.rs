@@ -16,9 +16,12 @@ mod common {
     pub mod command;
     #[cfg(feature = "dynamodb")]
     pub mod exit;
+    #[cfg(feature = "dynamodb")]
+    pub mod skip;
 }
 #[cfg(feature = "dynamodb")]
 #[path = "support/moto.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod moto;
 
 #[cfg(not(feature = "dynamodb"))]

@@ -6,9 +6,10 @@
 //!
 //! Without `moto_server` on PATH, [`Moto::start`] prints one `skipped: ...`
 //! line and returns `None`, unless RETRY_ON_REQUIRE_MOTO=1, when it panics.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
+
+use crate::common::skip::{available_or_skip, on_path};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,13 +30,7 @@ pub fn free_port() -> u16 {
 
 /// The directory on PATH with `moto_server` (and its venv's `python`).
 fn moto_dir() -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find(|dir| {
-        std::fs::metadata(dir.join("moto_server"))
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
+    on_path("moto_server").and_then(|p| p.parent().map(|dir| dir.to_path_buf()))
 }
 
 /// Dummy credentials and a region for the AWS SDK (and CLI), no profiles
@@ -55,23 +50,15 @@ pub fn aws_env(cmd: &mut Command, endpoint: &str) {
 impl Moto {
     /// Starts moto and waits until it answers HTTP (polling, no fixed sleep).
     pub fn start() -> Option<Moto> {
-        let Some(dir) = moto_dir() else {
-            if std::env::var("RETRY_ON_REQUIRE_MOTO").as_deref() == Ok("1") {
-                panic!(
-                    "RETRY_ON_REQUIRE_MOTO=1 but moto's server ('moto_server') is not on PATH; \
-                     run `bash .ci/install-moto` and put the directory it prints first on PATH"
-                );
-            }
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipped: the DynamoDB lock tests: 'moto_server' is not on PATH; install it \
-                     (bash .ci/install-moto) or set RETRY_ON_REQUIRE_MOTO=1 to make this a failure"
-                );
-            });
-            return None;
-        };
+        let dir = moto_dir();
+        let found = available_or_skip(
+            dir.is_some(),
+            "RETRY_ON_REQUIRE_MOTO",
+            "the DynamoDB lock tests",
+            "moto's server ('moto_server') is not on PATH",
+            "install it (bash .ci/install-moto) and put the directory it prints first on PATH",
+        );
+        let dir = dir.filter(|_| found)?;
         let python = dir.join("python");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_atomic.py");
         // The port is free when chosen; another process may take it before
@@ -125,11 +112,6 @@ impl Moto {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Points `cmd` (retry-on) at this moto, with dummy credentials.
-    pub fn env(&self, cmd: &mut Command) {
-        aws_env(cmd, &self.url());
     }
 }
 
