@@ -18,24 +18,37 @@ use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
 use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value};
 
-const EXAMPLES: &str = "\
-Examples:
-  # Retry an IAM call that another writer is racing (waits 1s, 2s, 4s, 8s):
-  retry-on -p ConcurrentModification -- aws iam update-user --user-name alice --new-path /ops/
+/// Each example once, as what it does and then the command line: `--help`
+/// shows them after the options (`AFTER_HELP`, made at compile time) and
+/// the man page renders `EXAMPLES`, so the two cannot say different things.
+macro_rules! examples {
+    ($($what:literal $command:literal)*) => {
+        pub(crate) const EXAMPLES: &[(&str, &str)] = &[$(($what, $command)),*];
+        const AFTER_HELP: &str = concat!(
+            "Examples:\n",
+            $("  # ", $what, "\n  ", $command, "\n\n",)*
+            "Exit status: the last attempt's; 0 if --check passed; 124 if the last attempt was\n\
+             stopped by --timeout or --max-time; 125 if retry-on itself failed (bad flag, regex,\n\
+             duration or config; a lock or a hook that failed); 126 if the command cannot be\n\
+             executed; 127 if it (or its #! interpreter) is not found; 128+N if it was killed\n\
+             by signal N."
+        );
+    };
+}
 
-  # Use the built-in aws profile (throttling, conflicts, 5xx, connection errors):
-  retry-on -P aws -- aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess
+examples! {
+    "Retry an IAM call that another writer is racing (waits 1s, 2s, 4s, 8s):"
+    "retry-on -p ConcurrentModification -- aws iam update-user --user-name alice --new-path /ops/"
 
-  # Retry exit codes 1 and 40-45, at most 10 times, every 500ms, each try limited to 30s:
-  retry-on -e 1,40-45 -n 10 -d 500ms -b constant -t 30s -- ./flaky-job
+    "Use the built-in aws profile (throttling, conflicts, 5xx, connection errors):"
+    "retry-on -P aws -- aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess"
 
-  # Show the resolved settings and the exact schedule, without running anything:
-  retry-on -P aws --seed 1 --explain
+    "Retry exit codes 1 and 40-45, at most 10 times, every 500ms, each try limited to 30s:"
+    "retry-on -e 1,40-45 -n 10 -d 500ms -b constant -t 30s -- ./flaky-job"
 
-Exit status: the last attempt's; 124 if the last attempt was stopped by --timeout
-or --max-time; 125 if retry-on itself failed (bad flag, regex, duration or config);
-126 if the command cannot be executed; 127 if it is not found; 128+N if it was
-killed by signal N.";
+    "Show the resolved settings and the exact schedule, without running anything:"
+    "retry-on -P aws --seed 1 --explain"
+}
 
 /// Run a command and retry it when its output says the failure is transient.
 ///
@@ -48,7 +61,7 @@ killed by signal N.";
     name = "retry-on",
     version = env!("RETRY_ON_VERSION"),
     override_usage = "retry-on [OPTIONS] [--] COMMAND [ARGS]...\n       retry-on [OPTIONS] --explain | --list-profiles",
-    after_help = EXAMPLES,
+    after_help = AFTER_HELP,
     max_term_width = 100
 )]
 pub(crate) struct Cli {

@@ -93,6 +93,30 @@ printf '%s\n' "${{COMPREPLY[@]}}""#,
         .collect()
 }
 
+/// The text of the man page's section `title`, with `\-` as `-`.
+fn section(page: &str, title: &str) -> String {
+    let headings = [format!(".SH \"{title}\"\n"), format!(".SH {title}\n")];
+    let start = headings
+        .iter()
+        .find_map(|heading| page.find(heading.as_str()).map(|at| at + heading.len()))
+        .unwrap_or_else(|| panic!("no section {title}: {page}"));
+    let rest = &page[start..];
+    rest[..rest.find("\n.SH ").unwrap_or(rest.len())].replace("\\-", "-")
+}
+
+/// The warnings plain `groff` gives for the page in `path`: unlike `man`,
+/// it runs no `preconv`, and reads bytes past ASCII as Latin-1.
+fn groff_warnings(path: &Path) -> String {
+    let output = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(path)
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// The warnings `man` gives while rendering the page in `path`.
 fn man_warnings(path: &Path) -> String {
     let output = Command::new("man")
@@ -118,6 +142,9 @@ fn the_man_page_renders_without_warnings_and_has_our_sections() {
     let text = generated("man");
     std::fs::write(&page, &text).unwrap();
     assert_eq!(man_warnings(&page), "");
+    if have("groff", on_path("groff")) {
+        assert_eq!(groff_warnings(&page), "");
+    }
     for section in ["EXIT STATUS", "SIGNALS", "FILES", "ENVIRONMENT", "EXAMPLES"] {
         assert!(
             text.contains(&format!(".SH \"{section}\"")) || text.contains(&format!(".SH {section}")),
@@ -136,6 +163,56 @@ fn the_man_page_renders_without_warnings_and_has_our_sections() {
     // The check can fail: a page with an unknown macro is warned about.
     std::fs::write(&page, format!("{text}.notamacro\n")).unwrap();
     assert_ne!(man_warnings(&page), "");
+}
+
+/// `-b`'s help (`d, d, d…`) reached the page as raw UTF-8, which `man`
+/// converts first but plain `groff -ww` warned about ("invalid input
+/// character code 128").
+#[test]
+fn the_man_page_renders_without_warnings_in_plain_groff() {
+    if !have("groff", on_path("groff")) {
+        return;
+    }
+    let dir = tempdir();
+    let page = dir.path().join("retry-on.1");
+    std::fs::write(&page, generated("man")).unwrap();
+    assert_eq!(groff_warnings(&page), "");
+}
+
+/// The man page's sections once said less than the README: no exit 0 for
+/// --check, no 125 for hooks or DynamoDB, no 127 for a `#!` interpreter,
+/// three of the forwarded signals, and no word of an absolute
+/// XDG_CONFIG_HOME.
+#[test]
+fn the_man_page_says_what_the_readme_says_about_exits_signals_and_files() {
+    let text = generated("man");
+    let section = |title| section(&text, title);
+    let exit = section("EXIT STATUS");
+    for said in ["--check passed", "hook that cannot be started", "DynamoDB", "#! line"] {
+        assert!(exit.contains(said), "{said}: {exit}");
+    }
+    let signals = section("SIGNALS");
+    for signal in [
+        "INT", "TERM", "HUP", "QUIT", "USR1", "USR2", "ALRM", "VTALRM", "PROF", "XCPU", "IO", "PWR", "STKFLT",
+    ] {
+        assert!(signals.contains(&format!("SIG{signal}")), "SIG{signal}: {signals}");
+    }
+    assert!(section("FILES").contains("an absolute XDG_CONFIG_HOME only"));
+    assert!(section("ENVIRONMENT").contains("absolute"));
+}
+
+/// The examples were written twice, in `--help` and in the man page.
+#[test]
+fn the_man_page_has_the_examples_of_the_help() {
+    let help = String::from_utf8(retry_on().arg("--help").output().unwrap().stdout).unwrap();
+    let examples = help.split_once("Examples:\n").expect("--help has examples").1;
+    let examples_section = section(&generated("man"), "EXAMPLES");
+    let mut count = 0;
+    for what in examples.lines().filter_map(|l| l.strip_prefix("  # ")) {
+        assert!(examples_section.contains(what), "{what}: {examples_section}");
+        count += 1;
+    }
+    assert!(count >= 2, "{examples}");
 }
 
 #[test]

@@ -58,7 +58,21 @@ fn man(command: Command) -> String {
     roff.to_writer(&mut out).expect("writing to a Vec cannot fail");
     man.render_version_section(&mut out)
         .expect("writing to a Vec cannot fail");
-    String::from_utf8(out).expect("roff is UTF-8")
+    ascii(&String::from_utf8(out).expect("roff is UTF-8"))
+}
+
+/// The page with every character outside ASCII (the help's `…`, `·`, `²`)
+/// written as its `\[uXXXX]` escape, which groff and mandoc read: `groff`
+/// alone takes its input for Latin-1, and only `man` runs `preconv` first.
+fn ascii(roff: &str) -> String {
+    let mut out = String::with_capacity(roff.len());
+    for c in roff.chars() {
+        match c.is_ascii() {
+            true => out.push(c),
+            false => out.push_str(&format!("\\[u{:04X}]", u32::from(c))),
+        }
+    }
+    out
 }
 
 /// clap_complete's script for `shell`, with our additions where we have them.
@@ -197,5 +211,12 @@ mod tests {
         assert!(zsh.starts_with("#compdef retry-on\n"), "{zsh}");
         assert_eq!(zsh.matches(":NAME:_retry_on_profiles'").count(), 2, "{zsh}");
         assert!(zsh.contains("_cmdambivalent"), "{zsh}");
+    }
+
+    #[test]
+    fn the_man_page_is_ascii() {
+        let man = script("man");
+        assert!(man.is_ascii(), "{man}");
+        assert!(man.contains("d, d, d\\[u2026]"), "{man}");
     }
 }
