@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::command::{BIN, tempdir};
+use common::command::{BIN, isolated, tempdir};
 use common::finished::retry_on;
 use predicates::prelude::*;
 
@@ -55,14 +55,18 @@ fn path_with_bin() -> String {
     format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
 }
 
+/// `shell`, isolated from the configuration of whoever runs the tests (the
+/// completions call `retry-on --list-profiles`), with the binary on PATH.
+fn shell(shell: &str) -> Command {
+    let mut command = isolated(shell);
+    command.env("PATH", path_with_bin());
+    command
+}
+
 /// Runs a bash script with no startup files, the binary on PATH.
 fn bash(script: &str) -> Output {
-    Command::new("bash")
+    shell("bash")
         .args(["--norc", "--noprofile", "-c", script])
-        .env("PATH", path_with_bin())
-        .env("HOME", "/nonexistent-retry-on-test-home")
-        .env_remove("RETRY_ON_CONFIG")
-        .env_remove("XDG_CONFIG_HOME")
         .output()
         .unwrap()
 }
@@ -329,6 +333,19 @@ fn bash_completes_profile_names_built_in_and_from_the_user_s_file() {
     assert_eq!(profiles, ["deploy"]);
 }
 
+/// bash took the word after a cluster such as `-qP` for a flag: it only
+/// looked for a previous word of `-P` or `--profile`.
+#[test]
+fn bash_completes_profile_names_after_a_cluster_ending_in_p() {
+    let profiles = complete_bash("", &["retry-on", "-qP", ""]);
+    assert!(profiles.iter().any(|p| p == "aws"), "{profiles:?}");
+    assert!(!profiles.iter().any(|p| p.starts_with('-')), "{profiles:?}");
+    assert_eq!(
+        complete_bash("", &["retry-on", "-qP", "aw"]),
+        ["aws", "aws-eventual-consistency"]
+    );
+}
+
 #[test]
 fn bash_completes_the_command_after_the_options() {
     for words in [
@@ -357,28 +374,187 @@ fn bash_hands_the_command_s_words_to_its_own_completion() {
     }
 }
 
+/// A fish line with the generated script loaded and `setup` run first, in
+/// `home`: what `complete -C LINE` offers, each candidate without its
+/// description.
+fn complete_fish(home: &Path, setup: &str, line: &str) -> Vec<String> {
+    let script = home.join("retry-on.fish");
+    std::fs::write(&script, generated("complete-fish")).unwrap();
+    let output = shell("fish")
+        .args([
+            "--no-config",
+            "-c",
+            "source $argv[1]; eval $argv[2]; complete -C $argv[3]",
+        ])
+        .arg(&script)
+        .args([setup, line])
+        .env("HOME", home)
+        .current_dir(home)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect()
+}
+
+/// A stand-in command with a completion of its own, for each shell.
+const FAKE_FISH: &str = "complete -c fakecmd -f -a 'alpha beta'; complete -c fakecmd -l fake-flag";
+
 #[test]
 fn fish_completes_profiles_flags_and_the_command() {
     if !have("fish", on_path("fish")) {
         return;
     }
     let dir = tempdir();
-    let script = dir.path().join("retry-on.fish");
-    std::fs::write(&script, generated("complete-fish")).unwrap();
-    let complete = |line: &str| -> String {
-        let output = Command::new("fish")
-            .args(["--no-config", "-c"])
-            .arg(format!("source {}; complete -C '{line}'", script.display()))
-            .env("PATH", path_with_bin())
-            .env("HOME", dir.path())
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8(output.stdout).unwrap()
-    };
-    assert!(complete("retry-on -P ").lines().any(|l| l == "aws"));
-    assert!(complete("retry-on --jit").starts_with("--jitter"));
-    assert!(complete("retry-on -d 1s ech").lines().any(|l| l.starts_with("echo")));
+    let complete = |line: &str| complete_fish(dir.path(), FAKE_FISH, line);
+    assert!(complete("retry-on -P ").iter().any(|c| c == "aws"));
+    assert!(complete("retry-on -qP ").iter().any(|c| c == "aws"));
+    assert_eq!(complete("retry-on --jit"), ["--jitter"]);
+    for line in ["retry-on -d 1s ech", "retry-on -- ech", "retry-on ech"] {
+        assert!(complete(line).iter().any(|c| c == "echo"), "{line}");
+    }
+    for line in [
+        "retry-on -- fakecmd al",
+        "retry-on -P aws fakecmd al",
+        "retry-on -qP aws -- fakecmd al",
+    ] {
+        assert_eq!(complete(line), ["alpha"], "{line}");
+    }
+}
+
+/// fish offered retry-on's flags among the command's (`retry-on -n 3 git
+/// checkout --` gave `--jitter`, `--attempts` with git's), and after `--`.
+#[test]
+fn fish_offers_only_the_command_s_completions_once_the_command_starts() {
+    if !have("fish", on_path("fish")) {
+        return;
+    }
+    let dir = tempdir();
+    let complete = |line: &str| complete_fish(dir.path(), FAKE_FISH, line);
+    assert_eq!(complete("retry-on -n 3 fakecmd --"), ["--fake-flag"]);
+    assert_eq!(complete("retry-on -- fakecmd --"), ["--fake-flag"]);
+    assert_eq!(complete("retry-on -- echo --jit"), Vec::<String>::new());
+    assert_eq!(complete("retry-on fakecmd -P "), ["alpha", "beta"]);
+}
+
+/// fish listed the user's profiles whatever `-c FILE` said.
+#[test]
+fn fish_lists_the_profiles_of_the_config_file_on_the_line() {
+    if !have("fish", on_path("fish")) {
+        return;
+    }
+    let dir = tempdir();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "[profile.deploy]\npatterns = [\"503\"]\n").unwrap();
+    let file = file.to_str().unwrap();
+    for line in [
+        format!("retry-on -c {file} -P de"),
+        format!("retry-on --config={file} --profile de"),
+        "retry-on --config ~/config.toml -P de".to_string(),
+    ] {
+        assert_eq!(complete_fish(dir.path(), "", &line), ["deploy"], "{line}");
+    }
+    assert_eq!(complete_fish(dir.path(), "", "retry-on -P deplo"), Vec::<String>::new());
+}
+
+/// A zsh session on a pseudo-terminal (zsh/zpty), with compinit and the
+/// completion in `$1` on fpath, that types `$2` and a TAB, and prints each
+/// candidate that compadd is given, one a line; `$3` runs after compinit.
+/// The markers are \1 and \2, which the typed lines (echoed back) never
+/// contain as such.
+const ZSH_COMPLETE: &str = r#"
+zmodload zsh/zpty || exit 3
+zpty z zsh -f -i
+zpty -w z "PROMPT= RPROMPT=; fpath=(${(q)1} \$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -w z 'bindkey "^I" complete-word; zstyle ":completion:*" list-grouped false'
+zpty -w z 'compadd() {
+    if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then builtin compadd "$@"; return; fi
+    local -a hits; builtin compadd -A hits "$@"
+    (( $#hits )) && print -r -l -- $'\''\1'\''${^hits}
+    builtin compadd "$@"
+}'
+zpty -w z 'comppostfuncs=(_retry_on_test_done); _retry_on_test_done() { print -r -- $'\''\2'\''; exit }'
+zpty -w z "$3"
+zpty -w -n z "$2"$'\t'
+local line
+while zpty -r z line; do
+    [[ $line == *$'\2'* ]] && break
+    [[ $line == *$'\1'* ]] && print -r -- ${${line#*$'\1'}%$'\r'*}
+done
+zpty -d z
+"#;
+
+/// What zsh's completion offers for `line` (TAB at its end).
+fn complete_zsh(home: &Path, line: &str) -> Vec<String> {
+    let functions = home.join("functions");
+    std::fs::create_dir_all(&functions).unwrap();
+    std::fs::write(functions.join("_retry-on"), generated("complete-zsh")).unwrap();
+    let driver = home.join("complete.zsh");
+    std::fs::write(&driver, ZSH_COMPLETE).unwrap();
+    let fake = "_fakecmd() { _arguments --fake-flag '1:word:(alpha beta)' }; compdef _fakecmd fakecmd";
+    let output = shell("timeout")
+        .args(["60", "zsh", "-f"])
+        .arg(&driver)
+        .arg(&functions)
+        .args([line, fake])
+        .env("HOME", home)
+        .env("TERM", "dumb")
+        .current_dir(home)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{line}: {output:?}");
+    let mut candidates: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    candidates.sort();
+    candidates.dedup();
+    candidates
+}
+
+#[test]
+fn zsh_completes_flags_profiles_and_the_command() {
+    if !have("zsh", on_path("zsh")) {
+        return;
+    }
+    let dir = tempdir();
+    let complete = |line: &str| complete_zsh(dir.path(), line);
+    assert_eq!(complete("retry-on --jit"), ["--jitter"]);
+    for line in ["retry-on -P ", "retry-on -qP ", "retry-on --profile="] {
+        let profiles = complete(line);
+        assert!(
+            profiles.iter().any(|p| p == "aws") && profiles.iter().any(|p| p == "curl"),
+            "{line}: {profiles:?}"
+        );
+    }
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "[profile.deploy]\npatterns = [\"503\"]\n").unwrap();
+    let line = format!("retry-on -c {} -P de", file.display());
+    assert_eq!(complete(&line), ["deploy"]);
+    for line in ["retry-on ech", "retry-on -d 1s ech", "retry-on -n 3 -- ech"] {
+        assert!(complete(line).iter().any(|c| c == "echo"), "{line}");
+    }
+    assert_eq!(complete("retry-on -n 3 fakecmd al"), ["alpha"]);
+}
+
+/// With `--` as the first word, zsh took `--` for the command's name:
+/// `retry-on -- ech` completed nothing, and `retry-on -- ` offered files.
+#[test]
+fn zsh_completes_the_command_after_a_leading_double_dash() {
+    if !have("zsh", on_path("zsh")) {
+        return;
+    }
+    let dir = tempdir();
+    let complete = |line: &str| complete_zsh(dir.path(), line);
+    assert!(complete("retry-on -- ech").iter().any(|c| c == "echo"));
+    assert_eq!(complete("retry-on -- fakecmd al"), ["alpha"]);
+    let commands = complete("retry-on -- ");
+    assert!(commands.iter().any(|c| c == "echo"), "{commands:?}");
+    assert!(!commands.iter().any(|c| c == "complete.zsh"), "{commands:?}");
 }
 
 #[test]
@@ -389,6 +565,6 @@ fn zsh_accepts_the_script() {
     let dir = tempdir();
     let script = dir.path().join("_retry-on");
     std::fs::write(&script, generated("complete-zsh")).unwrap();
-    let output = Command::new("zsh").arg("-n").arg(&script).output().unwrap();
+    let output = shell("zsh").arg("-n").arg(&script).output().unwrap();
     assert!(output.status.success(), "{output:?}");
 }

@@ -85,7 +85,7 @@ fn completion(shell: Shell, mut command: Command) -> String {
     match shell {
         Shell::Bash => bash(&script, &options),
         Shell::Zsh => zsh(&script),
-        Shell::Fish => script + &include_str!("generate/retry-on.fish").replace("@VALUED@", &options.fish()),
+        Shell::Fish => fish(&script, &options),
         // Neither shell has a helper to complete another command's words,
         // and clap_complete's scripts for them take no additions.
         _ => script,
@@ -101,16 +101,36 @@ fn bash(script: &str, options: &ValuedOptions) -> String {
         .expect("clap_complete registers a function");
     let ours = include_str!("generate/retry-on.bash")
         .replace("@VALUED@", &options.bash())
+        .replace("@SWITCHES@", &options.switches)
         .replace("@CLAP_FUNCTION@", clap_function);
     format!("{script}{ours}")
 }
 
-/// zsh: `_cmdambivalent` already completes the command (from clap's
-/// ValueHint); the profile names come from our function.
+/// zsh: the profile names come from our function, and the command (which
+/// clap's ValueHint completes with `_cmdambivalent`) goes through ours too,
+/// which drops a `--` that `_arguments` left in front of it.
 fn zsh(script: &str) -> String {
     let (first, rest) = script.split_once('\n').unwrap_or((script, ""));
-    let rest = rest.replace(":NAME:_default'", ":NAME:_retry_on_profiles'");
+    let rest = rest
+        .replace(":NAME:_default'", ":NAME:_retry_on_profiles'")
+        .replace(":_cmdambivalent'", ":_retry_on_command'");
     format!("{first}\n{}{rest}", include_str!("generate/retry-on.zsh"))
+}
+
+/// fish: each of clap_complete's lines applies only while the word being
+/// completed is retry-on's own (fish would offer retry-on's flags among the
+/// command's otherwise), and ours completes profiles and the command.
+fn fish(script: &str, options: &ValuedOptions) -> String {
+    let start = "complete -c retry-on ";
+    let own = format!("{start}-n __retry_on_own ");
+    let script: String = script
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix(start) {
+            Some(rest) => format!("{own}{rest}"),
+            None => line.to_string(),
+        })
+        .collect();
+    script + &include_str!("generate/retry-on.fish").replace("@VALUED@", &options.regex())
 }
 
 /// The flags that take a value, which a completion must step over to find
@@ -156,12 +176,9 @@ impl ValuedOptions {
         patterns.join("|")
     }
 
-    /// Arguments for fish's `__fish_complete_subcommand`: `-p … --pattern …`
-    /// (shorts first: it would take a leading `--word` for its own option).
-    fn fish(&self) -> String {
-        let shorts = self.shorts.chars().map(|c| format!("-{c}"));
-        let all: Vec<String> = shorts.chain(self.longs.iter().cloned()).collect();
-        all.join(" ")
+    /// A regex of the same words: `^(--delay|…|-[Fiqv…]*[pedP…])$`.
+    fn regex(&self) -> String {
+        format!("^({}|-[{}]*[{}])$", self.longs.join("|"), self.switches, self.shorts)
     }
 }
 
@@ -210,7 +227,18 @@ mod tests {
         let zsh = script("complete-zsh");
         assert!(zsh.starts_with("#compdef retry-on\n"), "{zsh}");
         assert_eq!(zsh.matches(":NAME:_retry_on_profiles'").count(), 2, "{zsh}");
-        assert!(zsh.contains("_cmdambivalent"), "{zsh}");
+        assert_eq!(zsh.matches(":_retry_on_command'").count(), 1, "{zsh}");
+        assert!(!zsh.contains(":_cmdambivalent'"), "{zsh}");
+    }
+
+    #[test]
+    fn fish_offers_retry_on_s_own_completions_only_for_its_own_words() {
+        let fish = script("complete-fish");
+        let (clap, ours) = fish.split_once("# Added by retry-on").unwrap();
+        assert!(ours.contains("complete -c retry-on -n __retry_on_own -s P"), "{ours}");
+        for line in clap.lines().filter(|l| l.starts_with("complete -c retry-on ")) {
+            assert!(line.starts_with("complete -c retry-on -n __retry_on_own "), "{line}");
+        }
     }
 
     #[test]
