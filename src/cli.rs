@@ -229,7 +229,9 @@ pub struct Layer {
     #[arg(long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Hooks")]
     pub hook_timeout: Option<Value<Limit>>,
 
-    /// Print none of retry-on's own lines (the command's output is never silenced).
+    /// Print none of retry-on's lines about attempts, retries and giving up. Its own errors
+    /// (exit 125, 126, 127) are still printed, and the command's and the hooks' output is never
+    /// silenced.
     #[arg(
         short = 'q',
         long,
