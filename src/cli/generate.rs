@@ -164,6 +164,7 @@ impl ValuedOptions {
             }
         }
         options.shorts = options.shorts.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        options.switches = options.switches.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         options
     }
 
