@@ -146,9 +146,6 @@ fn the_man_page_renders_without_warnings_and_has_our_sections() {
     let text = generated("man");
     std::fs::write(&page, &text).unwrap();
     assert_eq!(man_warnings(&page), "");
-    if have("groff", on_path("groff")) {
-        assert_eq!(groff_warnings(&page), "");
-    }
     for section in ["EXIT STATUS", "SIGNALS", "FILES", "ENVIRONMENT", "EXAMPLES"] {
         assert!(
             text.contains(&format!(".SH \"{section}\"")) || text.contains(&format!(".SH {section}")),
