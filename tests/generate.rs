@@ -8,6 +8,7 @@
 mod common {
     pub mod command;
     pub mod finished;
+    pub mod skip;
 }
 
 use std::io::Write;
@@ -16,6 +17,7 @@ use std::process::{Command, Output};
 
 use common::command::{BIN, isolated, tempdir};
 use common::finished::retry_on;
+use common::skip::available_or_skip;
 use predicates::prelude::*;
 
 const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
@@ -23,24 +25,17 @@ const BASH_COMPLETION: &str = "/usr/share/bash-completion/bash_completion";
 /// True when `tool` is there; otherwise says why the test is skipped (or
 /// fails, when tools are required).
 fn have(tool: &str, present: bool) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var("RETRY_ON_REQUIRE_SHELL_TOOLS").as_deref() == Ok("1") {
-        panic!("RETRY_ON_REQUIRE_SHELL_TOOLS=1 but {tool} is missing; .ci/run installs it");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: a --generate test: {tool} is missing (RETRY_ON_REQUIRE_SHELL_TOOLS=1 makes this a failure)"
-    );
-    false
+    available_or_skip(
+        present,
+        "RETRY_ON_REQUIRE_SHELL_TOOLS",
+        "a --generate test",
+        &format!("{tool} is missing"),
+        ".ci/run installs it",
+    )
 }
 
 fn on_path(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    common::skip::on_path(program).is_some()
 }
 
 fn generated(kind: &str) -> String {
