@@ -519,16 +519,19 @@ fn describe_with_match(outcome: &Outcome) -> String {
 
 /// "exited 3", "timed out (killed by SIGTERM)".
 fn hook_result(ending: Ending, stopped: Option<Stop>) -> String {
-    let ended = match ending {
-        Ending::Exited(code) => format!("exited {code}"),
-        Ending::Signaled(n) => match Signal::try_from(n) {
-            Ok(signal) => format!("was killed by {}", signal.as_str()),
-            Err(_) => format!("was killed by signal {n}"),
-        },
-    };
-    match stopped {
-        Some(Stop::Timeout) => format!("ran out of --hook-timeout ({})", ended.trim_start_matches("was ")),
-        _ => ended,
+    match (ending, stopped) {
+        (Ending::Exited(code), None | Some(Stop::Deadline)) => format!("exited {code}"),
+        (Ending::Signaled(n), None | Some(Stop::Deadline)) => format!("was {}", killed_by(n)),
+        (Ending::Exited(code), Some(Stop::Timeout)) => format!("ran out of --hook-timeout (exited {code})"),
+        (Ending::Signaled(n), Some(Stop::Timeout)) => format!("ran out of --hook-timeout ({})", killed_by(n)),
+    }
+}
+
+/// "killed by SIGKILL", or "killed by signal N" for one with no name.
+fn killed_by(number: i32) -> String {
+    match Signal::try_from(number) {
+        Ok(signal) => format!("killed by {}", signal.as_str()),
+        Err(_) => format!("killed by signal {number}"),
     }
 }
 
@@ -536,10 +539,7 @@ fn hook_result(ending: Ending, stopped: Option<Stop>) -> String {
 fn describe(outcome: &Outcome) -> String {
     let ending = match outcome.ending {
         Ending::Exited(code) => format!("exit {code}"),
-        Ending::Signaled(n) => match Signal::try_from(n) {
-            Ok(signal) => format!("killed by {}", signal.as_str()),
-            Err(_) => format!("killed by signal {n}"),
-        },
+        Ending::Signaled(n) => killed_by(n),
     };
     match outcome.stopped {
         Some(Stop::Timeout) => format!("timed out, {ending}"),
