@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::config::Summary;
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
+use crate::lock::Holder;
 use crate::parse::{LogFormat, ToText, show_duration, signal_name};
 use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
 use crate::settings::{HookKind, Output, Settings};
@@ -107,22 +108,27 @@ impl Reporter {
         }
     }
 
-    /// Said once per wait; at normal verbosity too when the lock names its holder (a lease).
-    pub(crate) fn waiting_for_lock(&self, attempt: u32, lock: &str, holder: Option<&str>) {
+    /// Said once per wait; at normal verbosity too when the lock names its
+    /// holder, or says it had just been given back (a lease).
+    pub(crate) fn waiting_for_lock(&self, attempt: u32, lock: &str, holder: &Holder) {
+        let this = self.attempt(attempt);
         match (self.format, holder) {
-            (LogFormat::Json, _) => self.event("lock_wait", attempt, json!({ "lock": lock, "holder": holder })),
-            (_, Some(holder)) => self.line(
+            (LogFormat::Json, Holder::Named(holder)) => {
+                self.event("lock_wait", attempt, json!({ "lock": lock, "holder": holder }))
+            }
+            (LogFormat::Json, _) => self.event("lock_wait", attempt, json!({ "lock": lock, "holder": null })),
+            (_, Holder::Named(holder)) => self.line(
                 Meaning::Note,
-                &format!(
-                    "{}: waiting for the lock on {lock}, held by {holder}",
-                    self.attempt(attempt)
-                ),
+                &format!("{this}: waiting for the lock on {lock}, held by {holder}"),
             ),
-            (_, None) if self.verbosity == Verbosity::Verbose => self.line(
-                Meaning::Progress,
-                &format!("{}: waiting for the lock on {lock}", self.attempt(attempt)),
+            (_, Holder::Gone) => self.line(
+                Meaning::Note,
+                &format!("{this}: waiting for the lock on {lock} (its holder was just giving it back)"),
             ),
-            (_, None) => {}
+            (_, Holder::Unknown) if self.verbosity == Verbosity::Verbose => {
+                self.line(Meaning::Progress, &format!("{this}: waiting for the lock on {lock}"))
+            }
+            (_, Holder::Unknown) => {}
         }
     }
 

@@ -6,7 +6,9 @@
 //! `skipped: ...` line and pass, unless RETRY_ON_REQUIRE_MOTO=1.
 //!
 //! They need the cargo feature `dynamodb` (`cargo test --features
-//! dynamodb`); without it, one test checks that such a lock is refused.
+//! dynamodb`); without it, one test checks that such a lock is refused. Where the
+//! network must fail, a proxy (tests/support/blackhole.rs) stands between
+//! retry-on and moto, and is cut.
 
 mod common {
     #[cfg(feature = "dynamodb")]
@@ -19,6 +21,9 @@ mod common {
     #[cfg(feature = "dynamodb")]
     pub mod skip;
 }
+#[cfg(feature = "dynamodb")]
+#[path = "support/blackhole.rs"]
+mod blackhole;
 #[cfg(feature = "dynamodb")]
 #[path = "support/moto.rs"]
 #[allow(dead_code)] // this binary uses only part of it
@@ -46,12 +51,14 @@ mod with_the_sdk {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
+    use super::blackhole::Proxy;
     use super::common::child::{Lines, Running};
     use super::common::command::{BIN, isolated, tempdir};
     use super::common::exit::shell_code;
     use super::moto::{self, Moto};
     use nix::sys::signal::Signal;
     use nix::unistd::Pid;
+    use serde_json::Value;
 
     /// How long anything may take before a test calls it a hang (2 shared cores).
     const BOUND: Duration = Duration::from_secs(60);
@@ -93,6 +100,76 @@ mod with_the_sdk {
 
     fn kill(pid: i32, signal: Signal) {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+    }
+
+    fn epoch_millis() -> i64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.unwrap().as_millis() as i64
+    }
+
+    /// The `expires_at` of lease KEY in table `locks`, read from moto.
+    fn expiry_of(moto: &Moto, key: &str) -> i64 {
+        let body = format!(r#"{{"TableName":"locks","Key":{{"lock_key":{{"S":"{key}"}}}},"ConsistentRead":true}}"#);
+        let answer: Value = serde_json::from_str(&moto.call("GetItem", &body)).unwrap();
+        answer["Item"]["expires_at"]["N"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no expires_at in {answer}"))
+    }
+
+    /// Creates table `locks` as `--lock-create-table` would.
+    fn create_locks_table(moto: &Moto) {
+        moto.call(
+            "CreateTable",
+            r#"{"TableName":"locks","BillingMode":"PAY_PER_REQUEST",
+                "AttributeDefinitions":[{"AttributeName":"lock_key","AttributeType":"S"}],
+                "KeySchema":[{"AttributeName":"lock_key","KeyType":"HASH"}]}"#,
+        );
+    }
+
+    /// `retry-on --lock LOCK --lock-timeout LOCK_TIMEOUT -- echo ran` at `endpoint`.
+    fn echo_with_lock_timeout(endpoint: &str, lock_timeout: &str) -> (i32, String, String) {
+        output(command(
+            endpoint,
+            &["--lock", LOCK, "--lock-timeout", lock_timeout, "--", "echo", "ran"],
+        ))
+    }
+
+    /// retry-on with `--lock-timeout lock_timeout` takes LOCK and runs the command.
+    fn assert_takes_the_lease(moto: &Moto, lock_timeout: &str) {
+        let (code, stdout, stderr) = echo_with_lock_timeout(&moto.url(), lock_timeout);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout, "ran");
+    }
+
+    /// An SDK error used to print as about 1.7 KB of debug output (headers,
+    /// body, `Extensions {…}`); it is one line of retry-on's own.
+    fn assert_one_short_line(stderr: &str) {
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.len() < 400, "{} bytes: {stderr}", stderr.len());
+        for debug in ["Extensions", "headers", "DispatchFailure", "ServiceError", "{"] {
+            assert!(!stderr.contains(debug), "{debug:?} in {stderr}");
+        }
+    }
+
+    /// A holder of LOCK at `endpoint` whose attempt says `A started` and
+    /// runs until its stdin is closed; `args` come first.
+    fn holder(endpoint: &str, args: &[&str]) -> Running {
+        let mut all = args.to_vec();
+        all.extend([
+            "-n",
+            "1",
+            "--lock",
+            LOCK,
+            "--lock-create-table",
+            "--",
+            "sh",
+            "-c",
+            "echo A started; read x; true",
+        ]);
+        let mut a = start_with(command(endpoint, &all), Stdio::piped());
+        a.stdout.wait_for(|l| l == "A started", BOUND);
+        a
     }
 
     #[test]
@@ -150,6 +227,7 @@ mod with_the_sdk {
         assert_eq!(stdout, "", "the command must not run");
         assert!(stderr.starts_with(&format!("retry-on: lock {LOCK}: ")), "{stderr}");
         assert!(stderr.contains("Connection refused"), "{stderr}");
+        assert_one_short_line(&stderr);
         assert!(took < Duration::from_secs(30), "took {took:?}");
         println!("unreachable endpoint: 125 after {took:.2?}");
     }
@@ -167,29 +245,12 @@ mod with_the_sdk {
     fn a_writer_waits_and_says_for_whom_until_the_holder_releases() {
         let Some(moto) = Moto::start() else { return };
         let url = moto.url();
-        let mut a = start_with(
-            command(
-                &url,
-                &[
-                    "-n",
-                    "1",
-                    "--lock",
-                    LOCK,
-                    "--lock-create-table",
-                    "--",
-                    "sh",
-                    "-c",
-                    "echo A holds; read x; true",
-                ],
-            ),
-            Stdio::piped(),
-        );
-        a.stdout.wait_for(|l| l == "A holds", BOUND);
+        let mut a = holder(&url, &[]);
         let mut b = start(command(&url, &["--lock", LOCK, "--", "echo", "B ran"]));
         let line = b.stderr.wait_for(|l| l.contains("waiting for the lock"), BOUND);
         let pid = a.pid();
         assert!(
-            line.contains(&format!("pid {pid}, running sh -c 'echo A holds; read x; true'")),
+            line.contains(&format!("pid {pid}, running sh -c 'echo A started; read x; true'")),
             "{line}"
         );
         drop(a.child.stdin.take());
@@ -198,8 +259,10 @@ mod with_the_sdk {
         assert_eq!(shell_code(b.wait(BOUND)), 0);
     }
 
-    /// A holder killed with KILL stops renewing; the next writer takes the lease
-    /// within the lease length plus one poll interval (at most 2s).
+    /// A holder killed with KILL stops renewing; the next writer takes the
+    /// lease once the expiry the holder last wrote has passed, and within one
+    /// poll interval (2s at most) of it. The test reads that expiry from the
+    /// item itself, so the bound does not depend on when the last renewal was.
     #[test]
     fn a_dead_holders_lease_expires_and_the_next_writer_takes_it() {
         let Some(moto) = Moto::start() else { return };
@@ -221,15 +284,27 @@ mod with_the_sdk {
         b.stderr.wait_for(|l| l.contains("waiting for the lock"), BOUND);
 
         kill(a.pid(), Signal::SIGKILL);
-        let killed = Instant::now();
         kill(child, Signal::SIGKILL);
         let _ = a.wait(BOUND);
+        let expires_at = expiry_of(&moto, "iam-user-alice");
         b.stdout.wait_for(|l| l == "B ran", BOUND);
-        let took = killed.elapsed();
+        let ran = epoch_millis();
         assert_eq!(shell_code(b.wait(BOUND)), 0);
-        println!("dead holder (lease 2s): the next writer ran {took:.2?} after the KILL");
-        // Lease 2s + one poll (2s at most) + start-up and slack on a loaded machine.
-        assert!(took < Duration::from_secs(8), "took {took:?}");
+        println!(
+            "dead holder (lease 2s): the next writer ran {}ms after the lease expired",
+            ran - expires_at
+        );
+        assert!(
+            ran >= expires_at,
+            "B ran {}ms before the lease expired",
+            expires_at - ran
+        );
+        // One poll (2s at most), then a margin for B's PutItem, its echo and a loaded machine.
+        assert!(
+            ran - expires_at < 2_000 + 3_000,
+            "B ran {}ms after the expiry",
+            ran - expires_at
+        );
     }
 
     /// An attempt longer than three lease lengths keeps the lease: nobody else
@@ -396,29 +471,9 @@ mod with_the_sdk {
     fn lock_timeout_and_ctrl_c_while_waiting_for_a_lease() {
         let Some(moto) = Moto::start() else { return };
         let url = moto.url();
-        let mut a = start_with(
-            command(
-                &url,
-                &[
-                    "-n",
-                    "1",
-                    "--lock",
-                    LOCK,
-                    "--lock-create-table",
-                    "--",
-                    "sh",
-                    "-c",
-                    "echo A holds; read x; true",
-                ],
-            ),
-            Stdio::piped(),
-        );
-        a.stdout.wait_for(|l| l == "A holds", BOUND);
+        let mut a = holder(&url, &[]);
 
-        let (code, stdout, stderr) = output(command(
-            &url,
-            &["--lock", LOCK, "--lock-timeout", "1s", "--", "echo", "ran"],
-        ));
+        let (code, stdout, stderr) = echo_with_lock_timeout(&url, "1s");
         assert_eq!(code, 125, "{stderr}");
         assert_eq!(stdout, "");
         assert!(
@@ -434,5 +489,125 @@ mod with_the_sdk {
 
         drop(a.child.stdin.take());
         assert_eq!(shell_code(a.wait(BOUND)), 0);
+    }
+
+    /// A table whose partition key is not `lock_key` gave the SDK's debug
+    /// rendering of a ValidationException.
+    #[test]
+    fn a_table_with_another_key_is_one_line_with_the_services_code_and_message() {
+        let Some(moto) = Moto::start() else { return };
+        moto.call(
+            "CreateTable",
+            r#"{"TableName":"wrongkey","BillingMode":"PAY_PER_REQUEST",
+                "AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}],
+                "KeySchema":[{"AttributeName":"id","KeyType":"HASH"}]}"#,
+        );
+        let (code, stdout, stderr) = output(command(
+            &moto.url(),
+            &["--lock", "dynamodb://wrongkey/k", "--", "echo", "ran"],
+        ));
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.starts_with(
+                "retry-on: lock dynamodb://wrongkey/k: DynamoDB PutItem: ValidationException: \
+                 One or more parameter values were invalid: Missing the key id in the item"
+            ),
+            "{stderr}"
+        );
+        assert!(stderr.contains("partition key must be \"lock_key\""), "{stderr}");
+        assert_one_short_line(&stderr);
+    }
+
+    #[test]
+    fn a_key_longer_than_dynamodb_takes_is_one_line_naming_the_limit() {
+        let key = "k".repeat(2049);
+        let lock = format!("dynamodb://locks/{key}");
+        let (code, stdout, stderr) = output(command("http://127.0.0.1:9", &["--lock", &lock, "--", "echo", "ran"]));
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.contains("KEY is 2049 bytes, and DynamoDB takes at most 2048"),
+            "{stderr}"
+        );
+        assert_one_short_line(&stderr);
+    }
+
+    /// A request that timed out printed the SDK's debug rendering too.
+    #[test]
+    fn a_silent_endpoint_is_one_line_saying_it_did_not_answer() {
+        let silent = Proxy::silent();
+        let mut cmd = command(&silent.url(), &["--lock", LOCK, "--", "echo", "ran"]);
+        cmd.env("AWS_MAX_ATTEMPTS", "1");
+        let (code, stdout, stderr) = output(cmd);
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.starts_with(&format!(
+                "retry-on: lock {LOCK}: DynamoDB PutItem: the service did not answer"
+            )),
+            "{stderr}"
+        );
+        assert_one_short_line(&stderr);
+    }
+
+    /// `--lock-timeout` against an endpoint that never answers said "could
+    /// not take the lock … within 3s", as if another writer held it.
+    #[test]
+    fn a_lock_timeout_against_a_silent_endpoint_says_the_service_did_not_answer() {
+        let silent = Proxy::silent();
+        let (code, stdout, stderr) = echo_with_lock_timeout(&silent.url(), "3s");
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "retry-on: could not take the lock on {LOCK}: the lock service did not answer within 3s (--lock-timeout)"
+            )
+        );
+    }
+
+    /// `--lock-timeout 0` on a busy lease said "another process holds it",
+    /// where the item names the holder.
+    #[test]
+    fn lock_timeout_0_on_a_busy_lease_names_the_holder() {
+        let Some(moto) = Moto::start() else { return };
+        let mut a = holder(&moto.url(), &[]);
+        let (code, stdout, stderr) = echo_with_lock_timeout(&moto.url(), "0");
+        assert_eq!(code, 125, "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.contains(&format!(
+                "could not take the lock on {LOCK}: it is held by {} pid {}, running sh -c 'echo A started; read x; true', lease expiring in ",
+                nix::unistd::gethostname().unwrap().to_string_lossy(),
+                a.pid()
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains(", and --lock-timeout 0 does not wait"), "{stderr}");
+        drop(a.child.stdin.take());
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+    }
+
+    /// `--lock-timeout 0` bounded the first PutItem by zero time, so it
+    /// never took a lease, even a free one, and said another process held it.
+    #[test]
+    fn lock_timeout_0_takes_a_free_lease() {
+        let Some(moto) = Moto::start() else { return };
+        create_locks_table(&moto);
+        assert_takes_the_lease(&moto, "0");
+    }
+
+    /// An item with no `expires_at` (not a lease retry-on wrote) was waited
+    /// on for ever: the condition `expires_at < :now` never held.
+    #[test]
+    fn an_item_with_no_expiry_is_taken_as_expired() {
+        let Some(moto) = Moto::start() else { return };
+        create_locks_table(&moto);
+        moto.call(
+            "PutItem",
+            r#"{"TableName":"locks","Item":{"lock_key":{"S":"iam-user-alice"},"owner_host":{"S":"elsewhere"}}}"#,
+        );
+        assert_takes_the_lease(&moto, "5s");
     }
 }

@@ -9,24 +9,29 @@
 //! next writer takes it. The SDK's standard retry mode retries throttling
 //! and transient errors; anything else is retry-on's own failure.
 
+mod failure;
+
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::LeaseOptions;
+use super::{Holder, LeaseOptions};
 use crate::error::Error;
 
 /// The partition key of the table.
 const KEY: &str = "lock_key";
+/// The most bytes DynamoDB takes in a partition key.
+const LONGEST_KEY: usize = 2048;
 /// The first wait between two tries at a busy lease, and the cap.
 const FIRST_POLL: Duration = Duration::from_millis(100);
 const LAST_POLL: Duration = Duration::from_secs(2);
@@ -40,6 +45,8 @@ pub struct Lease {
     key: String,
     options: LeaseOptions,
     host: String,
+    /// Whether any request got an answer, even an error.
+    answered: AtomicBool,
 }
 
 /// A lease taken: renewed in the background until released.
@@ -65,10 +72,18 @@ impl Lease {
                 crate::parse::show_duration(options.lease)
             )));
         }
+        if key.len() > LONGEST_KEY {
+            let start: String = key.chars().take(40).collect();
+            return Err(Error::Usage(format!(
+                "--lock dynamodb://{table}/{start}…: KEY is {} bytes, and DynamoDB takes at most \
+                 {LONGEST_KEY} in a partition key",
+                key.len()
+            )));
+        }
         // Bounds on one request, so that a silent endpoint cannot hold a run forever.
         let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(10))
+            .connect_timeout(failure::CONNECT_WITHIN)
+            .operation_attempt_timeout(failure::REQUEST_WITHIN)
             .build();
         let config = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts)
@@ -91,6 +106,7 @@ impl Lease {
             key: key.to_string(),
             options,
             host,
+            answered: AtomicBool::new(false),
         })
     }
 
@@ -98,16 +114,28 @@ impl Lease {
         format!("dynamodb://{}/{}", self.table, self.key)
     }
 
-    fn fail(&self, error: impl std::error::Error) -> Error {
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Notes whether the service answered, and passes the result on.
+    fn heard<T, E, R>(&self, result: Result<T, SdkError<E, R>>) -> Result<T, SdkError<E, R>> {
+        if failure::answered(&result) {
+            self.answered.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn fail(&self, message: String) -> Error {
         Error::LockService {
             lock: self.name(),
-            message: DisplayErrorContext(error).to_string(),
+            message,
         }
     }
 
     /// One try: `Ok(holding)`, or `Err(holder)` while someone else holds it.
-    pub async fn try_take(&self) -> Result<Result<Holding, Option<String>>, Error> {
-        let token = format!("{:032x}", fastrand::u128(..));
+    pub async fn try_take(&self) -> Result<Result<Holding, Holder>, Error> {
+        let token = new_token();
         match self.put(&token).await {
             Ok(()) => Ok(Ok(self.hold(token))),
             Err(Put::Busy) => Ok(Err(self.holder().await?)),
@@ -127,7 +155,7 @@ impl Lease {
             let jittered = poll.mul_f64(0.5 + fastrand::f64() / 2.0);
             tokio::time::sleep(jittered).await;
             poll = (poll * 2).min(LAST_POLL);
-            let token = format!("{:032x}", fastrand::u128(..));
+            let token = new_token();
             match self.put(&token).await {
                 Ok(()) => return Ok(self.hold(token)),
                 Err(Put::Busy) => {}
@@ -137,7 +165,9 @@ impl Lease {
         }
     }
 
-    /// The conditional `PutItem` that takes the lease.
+    /// The conditional `PutItem` that takes the lease: the item is absent,
+    /// its lease expired, or it has no expiry that is a number (no lease
+    /// retry-on wrote, which would otherwise be waited on for ever).
     async fn put(&self, token: &str) -> Result<(), Put> {
         let now = epoch_millis();
         let expires = now + self.options.lease.as_millis() as i64;
@@ -154,39 +184,45 @@ impl Lease {
             .item("expires_at", n(expires))
             .item("lease_ms", n(self.options.lease.as_millis() as i64))
             .item("command", s(&self.options.command))
-            .condition_expression("attribute_not_exists(#key) OR expires_at < :now")
+            .condition_expression(
+                "attribute_not_exists(#key) OR NOT attribute_type(expires_at, :number) OR expires_at < :now",
+            )
             .expression_attribute_names("#key", KEY)
+            .expression_attribute_values(":number", s("N"))
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
+        match self.heard(result) {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_conditional_check_failed_exception() => Err(Put::Busy),
                 Some(se) if se.is_resource_not_found_exception() => Err(Put::NoTable),
-                _ => Err(Put::Failed(self.fail(e))),
+                _ => Err(Put::Failed(self.fail(failure::describe("PutItem", &e)))),
             },
         }
     }
 
     /// Who holds the lease, as its item says, for the line that says retry-on waits.
-    async fn holder(&self) -> Result<Option<String>, Error> {
-        let item = self
+    async fn holder(&self) -> Result<Holder, Error> {
+        let result = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(self.key.clone()))
             .consistent_read(true)
             .send()
-            .await
-            .map_err(|e| self.fail(e))?
+            .await;
+        let item = self
+            .heard(result)
+            .map_err(|e| self.fail(failure::describe("GetItem", &e)))?
             .item;
-        Ok(item.map(|item| describe_holder(&item)))
+        Ok(item.map_or(Holder::Gone, |item| Holder::Named(describe_holder(&item))))
     }
 
     /// `--lock-create-table`: the table, on-demand. Another writer creating
     /// it at the same time is no error.
     async fn create_table(&self) -> Result<(), Error> {
+        let built = |e: aws_sdk_dynamodb::error::BuildError| self.fail(format!("CreateTable: {e}"));
         let result = self
             .client
             .create_table()
@@ -196,26 +232,28 @@ impl Lease {
                     .attribute_name(KEY)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
-                    .map_err(|e| self.fail(e))?,
+                    .map_err(built)?,
             )
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(KEY)
                     .key_type(KeyType::Hash)
                     .build()
-                    .map_err(|e| self.fail(e))?,
+                    .map_err(built)?,
             )
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await;
-        match result {
-            Err(e) if !e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => Err(self.fail(e)),
+        match self.heard(result) {
+            Err(e) if !e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => {
+                Err(self.fail(failure::describe("CreateTable", &e)))
+            }
             _ => Ok(()),
         }
     }
 
     /// After creating the table: tries until the new table takes items.
-    async fn take_when_ready(&self, token: String) -> Result<Result<Holding, Option<String>>, Error> {
+    async fn take_when_ready(&self, token: String) -> Result<Result<Holding, Holder>, Error> {
         let give_up = tokio::time::Instant::now() + TABLE_READY_WITHIN;
         loop {
             match self.put(&token).await {
@@ -231,14 +269,11 @@ impl Lease {
     }
 
     fn no_table(&self) -> Error {
-        Error::LockService {
-            lock: self.name(),
-            message: format!(
-                "DynamoDB table {:?} does not exist; create it (partition key \"lock_key\", a string) \
-                 or pass --lock-create-table",
-                self.table
-            ),
-        }
+        self.fail(format!(
+            "DynamoDB table {:?} does not exist; create it (partition key \"lock_key\", a string) \
+             or pass --lock-create-table",
+            self.table
+        ))
     }
 
     /// Starts renewing the lease just taken.
@@ -344,6 +379,11 @@ impl Drop for Holding {
     }
 }
 
+/// A random owner token, new for each lease taken.
+fn new_token() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
 fn epoch_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -356,13 +396,15 @@ fn describe_holder(item: &HashMap<String, AttributeValue>) -> String {
         Some(AttributeValue::S(s) | AttributeValue::N(s)) => s.clone(),
         _ => "?".to_string(),
     };
-    let left = text("expires_at")
-        .parse::<i64>()
-        .map(|at| Duration::from_millis((at - epoch_millis()).max(0) as u64));
+    let left = match item.get("expires_at") {
+        Some(AttributeValue::N(at)) => at.parse::<i64>().ok(),
+        _ => None,
+    }
+    .map(|at| Duration::from_millis((at - epoch_millis()).max(0) as u64));
     let expiry = match left {
-        Ok(left) if left.is_zero() => "lease expired".to_string(),
-        Ok(left) => format!("lease expiring in {}", crate::parse::show_duration(left)),
-        Err(_) => "lease expiry unknown".to_string(),
+        Some(left) if left.is_zero() => "lease expired".to_string(),
+        Some(left) => format!("lease expiring in {}", crate::parse::show_duration(left)),
+        None => "no lease expiry in the item: taken as expired".to_string(),
     };
     format!(
         "{} pid {}, running {}, {expiry}",

@@ -38,8 +38,19 @@ pub(crate) enum LockGuard<'a> {
 /// What trying the lock found.
 pub(crate) enum Taken<'a> {
     Got(LockGuard<'a>),
-    /// Someone else holds it: who, where the lock says (a lease does).
-    Busy(Option<String>),
+    Busy(Holder),
+}
+
+/// Who holds a busy lock, as far as retry-on can tell.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // only a lease says these
+#[derive(Clone, Debug)]
+pub(crate) enum Holder {
+    /// A file lock does not say.
+    Unknown,
+    /// What a lease's item says: host, pid, command and expiry.
+    Named(String),
+    /// The lease's item was gone when read: its holder had just given it back.
+    Gone,
 }
 
 impl Lock {
@@ -69,12 +80,23 @@ impl Lock {
         }
     }
 
+    /// Whether any request to the lock's service got an answer (a file
+    /// always answers): a lock not taken in time may be one whose service
+    /// is silent rather than busy.
+    pub(crate) fn answered(&self) -> bool {
+        match self {
+            Lock::File(_) => true,
+            #[cfg(feature = "dynamodb")]
+            Lock::DynamoDb(lease) => lease.answered(),
+        }
+    }
+
     /// Takes the lock if it is free.
     pub(crate) async fn try_take(&self) -> Result<Taken<'_>, Error> {
         match self {
             Lock::File(lock) => Ok(match lock.try_take()? {
                 Some(guard) => Taken::Got(LockGuard::File(guard)),
-                None => Taken::Busy(None),
+                None => Taken::Busy(Holder::Unknown),
             }),
             #[cfg(feature = "dynamodb")]
             Lock::DynamoDb(lease) => Ok(match lease.try_take().await? {

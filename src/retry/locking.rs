@@ -6,10 +6,10 @@ use std::future::Future;
 use std::time::Instant;
 
 use super::Run;
-use crate::clock::earliest;
+use crate::clock::{alarm, earliest};
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
-use crate::lock::{Lock, LockGuard, Taken};
+use crate::lock::{Holder, Lock, LockGuard, Taken};
 use crate::signals::Signals;
 use crate::supervise::{Attempt, Ended, run_attempt};
 
@@ -55,20 +55,25 @@ impl Run<'_> {
     ) -> Result<Result<LockGuard<'l>, Exit>, Error> {
         let began = Instant::now();
         let lock_timeout = self.settings.process.lock_timeout;
-        let give_up = earliest(
-            lock_timeout.map(|t| (began + t, false)),
-            self.deadline.map(|d| (d, true)),
-        );
-        // Even the first try is bounded: a lease is a request that may be slow.
-        let first = self.bounded(lock, number, give_up, signals, lock.try_take());
+        let deadline = self.deadline.map(|d| (d, true));
+        let give_up = earliest(lock_timeout.map(|t| (began + t, false)), deadline);
+        // Even the first try is bounded: a lease is a request that may be
+        // slow. But `--lock-timeout 0` means one try, not none: the try
+        // itself is bounded only by the deadline (and the SDK's timeouts).
+        let no_wait = lock_timeout.is_some_and(|t| t.is_zero());
+        let first_give_up = if no_wait { deadline } else { give_up };
+        let first = self.bounded(lock, number, first_give_up, signals, &Holder::Unknown, lock.try_take());
         let guard = match first.await? {
             Ok(Taken::Got(guard)) => guard,
-            Ok(Taken::Busy(_)) if lock_timeout.is_some_and(|t| t.is_zero()) => {
-                return Err(self.timed_out(lock));
+            Ok(Taken::Busy(holder)) if no_wait => {
+                return Err(self.timed_out(lock, &holder));
             }
             Ok(Taken::Busy(holder)) => {
-                self.reporter.waiting_for_lock(number, &lock.name(), holder.as_deref());
-                match self.bounded(lock, number, give_up, signals, lock.take()).await? {
+                self.reporter.waiting_for_lock(number, &lock.name(), &holder);
+                match self
+                    .bounded(lock, number, give_up, signals, &holder, lock.take())
+                    .await?
+                {
                     Ok(guard) => guard,
                     Err(exit) => return Ok(Err(exit)),
                 }
@@ -79,32 +84,39 @@ impl Run<'_> {
         Ok(Ok(guard))
     }
 
-    fn timed_out(&self, lock: &Lock) -> Error {
+    fn timed_out(&self, lock: &Lock, holder: &Holder) -> Error {
         Error::LockTimeout {
             lock: lock.name(),
             limit: self.settings.process.lock_timeout.unwrap_or_default(),
+            holder: match holder {
+                Holder::Named(holder) => Some(holder.clone()),
+                Holder::Unknown | Holder::Gone => None,
+            },
+            answered: lock.answered(),
         }
     }
 
     /// Runs `step` of taking the lock unless `give_up` (the `--lock-timeout`,
     /// or the deadline when its flag is true) comes first, or a signal.
+    /// `holder` is who held the lock when last asked, for the message.
     async fn bounded<T>(
         &self,
         lock: &Lock,
         number: u32,
         give_up: Option<(Instant, bool)>,
         signals: &mut Signals,
+        holder: &Holder,
         step: impl Future<Output = Result<T, Error>>,
     ) -> Result<Result<T, Exit>, Error> {
         tokio::select! {
             biased;
             taken = step => Ok(Ok(taken?)),
-            _ = crate::clock::alarm(give_up.map(|(at, _)| at)) => {
+            _ = alarm(give_up.map(|(at, _)| at)) => {
                 if give_up.is_some_and(|(_, deadline)| deadline) {
                     self.reporter.deadline_while_waiting_for_lock(number, &lock.name());
                     return Ok(Err(Exit::Code(TIMED_OUT)));
                 }
-                Err(self.timed_out(lock))
+                Err(self.timed_out(lock, holder))
             }
             signal = signals.recv() => {
                 self.reporter.interrupted(number, signal, "while waiting for the lock; not running the command");

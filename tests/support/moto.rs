@@ -110,6 +110,35 @@ impl Moto {
             && reply.starts_with(b"HTTP/1.")
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sends one DynamoDB request (`CreateTable`, `GetItem`, …, with its JSON
+    /// body) straight to moto, as the test's own view of the table; returns
+    /// the JSON answer. moto checks no signature, only the scope.
+    pub fn call(&self, operation: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             X-Amz-Target: DynamoDB_20120810.{operation}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send to moto");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("read moto's answer");
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "moto refused {operation} {body}: {reply}"
+        );
+        body.to_string()
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
