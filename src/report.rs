@@ -5,7 +5,7 @@ mod github;
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::config::Summary;
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
-use crate::lock::Holder;
+use crate::lock::{Holder, Lost};
 use crate::parse::{LogFormat, ToText, show_duration, signal_name};
 use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
 use crate::settings::{HookKind, Output, Settings};
@@ -147,19 +147,63 @@ impl Reporter {
         }
     }
 
-    /// A lease that another writer took while this attempt ran.
-    pub(crate) fn lock_lost(&self, attempt: u32, lock: &str) {
-        match self.format {
-            LogFormat::Json => self.event("lock_lost", attempt, json!({ "lock": lock })),
-            LogFormat::Text | LogFormat::Github => self.line(
-                Meaning::Retrying,
-                &format!(
-                    "{}: lost the lock on {lock}: another writer took the lease after it expired \
-                     (retry-on was stalled); the attempt runs on without it",
-                    self.attempt(attempt)
-                ),
-            ),
+    /// A lease lost while this attempt ran: another writer took it, or it
+    /// could not be renewed in time.
+    pub(crate) fn lock_lost(&self, attempt: u32, lock: &str, lost: &Lost) {
+        let (reason, error) = match lost {
+            Lost::TakenOver => ("taken", None),
+            Lost::NotRenewed { error, .. } => ("not_renewed", Some(error)),
+        };
+        if self.format == LogFormat::Json {
+            return self.event(
+                "lock_lost",
+                attempt,
+                json!({ "lock": lock, "reason": reason, "error": error }),
+            );
         }
+        let why = match lost {
+            Lost::TakenOver => "another writer took the lease after it expired (retry-on was stalled)".to_string(),
+            Lost::NotRenewed { lease, error } => format!(
+                "could not renew the lease for {} ({error}), so another writer may take it",
+                show_duration(*lease)
+            ),
+        };
+        self.line(
+            Meaning::Retrying,
+            &format!(
+                "{}: lost the lock on {lock}: {why}; the attempt runs on without it",
+                self.attempt(attempt)
+            ),
+        );
+    }
+
+    /// A lease that could not be given back: it stays until `expires`.
+    pub(crate) fn lock_release_failed(&self, attempt: u32, lock: &str, error: &str, expires: Option<SystemTime>) {
+        let left = expires.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
+        if self.format == LogFormat::Json {
+            let at_ms = expires.map(|at| at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64);
+            let left_ms = left.map(|left| left.as_millis() as u64);
+            return self.event(
+                "lock_release_failed",
+                attempt,
+                json!({ "lock": lock, "error": error, "expires_at_ms": at_ms, "expires_in_ms": left_ms }),
+            );
+        }
+        let expiry = match (expires, left) {
+            (Some(_), Some(left)) if left.is_zero() => "; it has expired already".to_string(),
+            (Some(at), Some(left)) => {
+                let whole = Duration::from_secs(left.as_millis().div_ceil(1000) as u64);
+                format!("; it expires in {}, at {}", show_duration(whole), utc_time(at))
+            }
+            _ => String::new(),
+        };
+        self.line(
+            Meaning::Retrying,
+            &format!(
+                "{}: could not release the lease on {lock}: {error}{expiry}",
+                self.attempt(attempt)
+            ),
+        );
     }
 
     /// One line for the decision after an attempt.
@@ -580,6 +624,13 @@ fn quote(text: &str) -> String {
     }
 }
 
+/// `12:34:56 UTC`: a time of the next minutes, as the clocks of other
+/// machines (and DynamoDB's items) read it.
+fn utc_time(at: SystemTime) -> String {
+    let seconds = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", seconds / 3600, seconds / 60 % 60, seconds % 60)
+}
+
 fn write_stderr(text: &str) {
     crate::console::own_line(text);
 }
@@ -717,6 +768,13 @@ pub(crate) fn profiles(list: &[Summary]) -> String {
 mod tests {
     use super::*;
     use crate::policy::Ending;
+
+    #[test]
+    fn a_lease_expiry_reads_as_the_time_of_day_in_utc() {
+        let at = UNIX_EPOCH + Duration::from_secs(20_000 * 86_400 + 12 * 3600 + 34 * 60 + 56);
+        assert_eq!(utc_time(at), "12:34:56 UTC");
+        assert_eq!(utc_time(UNIX_EPOCH), "00:00:00 UTC");
+    }
 
     #[test]
     fn unset_and_zero_values_say_what_they_mean() {

@@ -142,6 +142,19 @@ mod with_the_sdk {
         assert_eq!(stdout, "ran");
     }
 
+    /// The JSON log's events among `lines`, in order.
+    fn events(lines: &[String]) -> Vec<Value> {
+        lines
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event.get("event").is_some())
+            .collect()
+    }
+
+    fn names(events: &[Value]) -> Vec<&str> {
+        events.iter().map(|e| e["event"].as_str().unwrap()).collect()
+    }
+
     /// An SDK error used to print as about 1.7 KB of debug output (headers,
     /// body, `Extensions {…}`); it is one line of retry-on's own.
     fn assert_one_short_line(stderr: &str) {
@@ -196,7 +209,7 @@ mod with_the_sdk {
             .collect();
         assert_eq!(
             events,
-            ["lock_taken", "attempt_start", "lock_released", "attempt_end", "success"],
+            ["lock_taken", "attempt_start", "attempt_end", "lock_released", "success"],
             "{stderr}"
         );
         // The table is there now: no flag needed, and the lease was given back.
@@ -487,6 +500,169 @@ mod with_the_sdk {
         assert_eq!(shell_code(c.wait(BOUND)), 130);
         assert!(c.stdout.all(BOUND).is_empty());
 
+        drop(a.child.stdin.take());
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+    }
+
+    /// The DeleteItem that gives the lease back got no answer (the network
+    /// dropped everything): retry-on waited for the SDK's three tries of 10s
+    /// each, about 34s, then logged `lock_released` and `success` as if it had
+    /// given the lease back, with the wait in the attempt's `duration_ms`.
+    #[test]
+    fn a_release_that_gets_no_answer_says_so_within_seconds_and_keeps_the_exit_code() {
+        let Some(moto) = Moto::start() else { return };
+        let proxy = Proxy::to(moto.port());
+        let mut a = holder(&proxy.url(), &["--log-format", "json"]);
+        proxy.cut();
+        let cut = Instant::now();
+        drop(a.child.stdin.take());
+        assert_eq!(
+            shell_code(a.wait(BOUND)),
+            0,
+            "a lease not given back changes no exit code"
+        );
+        let took = cut.elapsed();
+        let said = a.stderr.all(BOUND);
+        let events = events(&said);
+        assert_eq!(
+            names(&events),
+            [
+                "lock_taken",
+                "attempt_start",
+                "attempt_end",
+                "lock_release_failed",
+                "success"
+            ],
+            "{said:#?}"
+        );
+        let (ended, failed) = (&events[2], &events[3]);
+        assert_eq!(failed["lock"], LOCK);
+        assert!(
+            failed["error"].as_str().unwrap().contains("no answer within 5s"),
+            "{failed}"
+        );
+        let left = failed["expires_in_ms"].as_u64().unwrap();
+        assert!(
+            (20_000..=30_000).contains(&left),
+            "the 30s lease expires by itself: {failed}"
+        );
+        let ms = |event: &Value, key: &str| event[key].as_u64().unwrap();
+        assert!(
+            ms(ended, "duration_ms") + 4_000 < ms(failed, "elapsed_ms"),
+            "the attempt's duration leaves out the release: {ended} {failed}"
+        );
+        println!("a release with no answer: retry-on exited {took:.2?} after the network was cut");
+        assert!(took < Duration::from_secs(15), "took {took:?}");
+    }
+
+    /// Ctrl-C while the lease's DeleteItem got no answer was ignored:
+    /// retry-on went on waiting for the SDK (about 34s), then exited 0.
+    #[test]
+    fn ctrl_c_during_a_release_that_gets_no_answer_ends_the_run_at_once() {
+        let Some(moto) = Moto::start() else { return };
+        let proxy = Proxy::to(moto.port());
+        let mut a = holder(&proxy.url(), &["-v"]);
+        proxy.cut();
+        drop(a.child.stdin.take());
+        a.stderr.wait_for(|l| l.contains("attempt 1/1 succeeded"), BOUND);
+        let interrupted = Instant::now();
+        a.signal(Signal::SIGINT);
+        assert_eq!(shell_code(a.wait(BOUND)), 130);
+        let took = interrupted.elapsed();
+        let said = a.stderr.all(BOUND).join("\n");
+        assert!(
+            said.contains(&format!(
+                "could not release the lease on {LOCK}: interrupted by SIGINT; it expires in "
+            )),
+            "{said}"
+        );
+        assert!(
+            said.contains("interrupted by SIGINT while releasing the lock"),
+            "{said}"
+        );
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    }
+
+    /// With moto gone by the end of the attempt (connection refused), the
+    /// failed DeleteItem was still logged as `lock_released`.
+    #[test]
+    fn a_release_refused_by_a_dead_service_says_so_instead_of_lock_released() {
+        let Some(moto) = Moto::start() else { return };
+        let mut a = holder(&moto.url(), &["--log-format", "json"]);
+        drop(moto);
+        drop(a.child.stdin.take());
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+        let said = a.stderr.all(BOUND);
+        let events = events(&said);
+        assert!(!names(&events).contains(&"lock_released"), "{said:#?}");
+        let failed = events
+            .iter()
+            .find(|e| e["event"] == "lock_release_failed")
+            .unwrap_or_else(|| panic!("no lock_release_failed in {said:#?}"));
+        let error = failed["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("DynamoDB DeleteItem: no connection to the service: Connection refused"),
+            "{error}"
+        );
+    }
+
+    /// A holder cut off from DynamoDB never learnt that it had lost the
+    /// lease: its renewals failed in silence, the lease expired, the next
+    /// writer took it, both ran at once, and the first said nothing.
+    #[test]
+    fn a_holder_cut_off_from_dynamodb_counts_its_lease_lost_when_it_expires() {
+        let Some(moto) = Moto::start() else { return };
+        let proxy = Proxy::to(moto.port());
+        let mut a = holder(&proxy.url(), &["--lock-lease", "2s", "--log-format", "json"]);
+        proxy.cut();
+        let cut = Instant::now();
+        let mut b = start(command(
+            &moto.url(),
+            &["--lock", LOCK, "--lock-lease", "2s", "--", "echo", "B holds"],
+        ));
+        let lost = a
+            .stderr
+            .wait_for(|l| l.contains("\"event\":\"lock_lost\""), Duration::from_secs(20));
+        let took = cut.elapsed();
+        let lost: Value = serde_json::from_str(&lost).unwrap();
+        assert_eq!(lost["reason"], "not_renewed", "{lost}");
+        assert!(
+            lost["error"].as_str().unwrap().starts_with("DynamoDB UpdateItem: "),
+            "{lost}"
+        );
+        // The last renewal was at most a lease (2s) before the cut; then a margin.
+        assert!(took < Duration::from_secs(2 + 3), "lost {took:?} after the cut");
+        b.stdout.wait_for(|l| l == "B holds", BOUND);
+        assert_eq!(shell_code(b.wait(BOUND)), 0);
+        drop(a.child.stdin.take());
+        assert_eq!(shell_code(a.wait(BOUND)), 0);
+        let said = a.stderr.all(BOUND);
+        let events = names(&events(&said)).join(" ");
+        assert_eq!(
+            events, "lock_taken attempt_start lock_lost attempt_end success",
+            "said once, and not released: {said:#?}"
+        );
+    }
+
+    /// The same loss in text: the cause is that renewals did not get
+    /// through, not "retry-on was stalled".
+    #[test]
+    fn a_lease_lost_for_want_of_renewal_says_why_in_one_line() {
+        let Some(moto) = Moto::start() else { return };
+        let proxy = Proxy::to(moto.port());
+        let mut a = holder(&proxy.url(), &["--lock-lease", "1s"]);
+        proxy.cut();
+        let line = a
+            .stderr
+            .wait_for(|l| l.contains("lost the lock"), Duration::from_secs(20));
+        assert!(
+            line.starts_with(&format!(
+                "retry-on: attempt 1/1: lost the lock on {LOCK}: could not renew the lease for 1s (DynamoDB UpdateItem: "
+            )),
+            "{line}"
+        );
+        assert!(line.ends_with("; the attempt runs on without it"), "{line}");
+        assert!(!line.contains("stalled"), "{line}");
         drop(a.child.stdin.take());
         assert_eq!(shell_code(a.wait(BOUND)), 0);
     }

@@ -10,6 +10,7 @@
 //! and transient errors; anything else is retry-on's own failure.
 
 mod failure;
+mod holding;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +23,9 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+
+pub use holding::Holding;
+use holding::Item;
 
 use super::{Holder, LeaseOptions};
 use crate::error::Error;
@@ -47,16 +49,6 @@ pub struct Lease {
     host: String,
     /// Whether any request got an answer, even an error.
     answered: AtomicBool,
-}
-
-/// A lease taken: renewed in the background until released.
-pub struct Holding {
-    client: Client,
-    table: String,
-    key: String,
-    token: String,
-    renewer: JoinHandle<()>,
-    lost: watch::Receiver<bool>,
 }
 
 impl Lease {
@@ -137,7 +129,7 @@ impl Lease {
     pub async fn try_take(&self) -> Result<Result<Holding, Holder>, Error> {
         let token = new_token();
         match self.put(&token).await {
-            Ok(()) => Ok(Ok(self.hold(token))),
+            Ok(expires_at) => Ok(Ok(self.hold(token, expires_at))),
             Err(Put::Busy) => Ok(Err(self.holder().await?)),
             Err(Put::NoTable) if self.options.create_table => {
                 self.create_table().await?;
@@ -157,7 +149,7 @@ impl Lease {
             poll = (poll * 2).min(LAST_POLL);
             let token = new_token();
             match self.put(&token).await {
-                Ok(()) => return Ok(self.hold(token)),
+                Ok(expires_at) => return Ok(self.hold(token, expires_at)),
                 Err(Put::Busy) => {}
                 Err(Put::NoTable) => return Err(self.no_table()),
                 Err(Put::Failed(error)) => return Err(error),
@@ -167,8 +159,9 @@ impl Lease {
 
     /// The conditional `PutItem` that takes the lease: the item is absent,
     /// its lease expired, or it has no expiry that is a number (no lease
-    /// retry-on wrote, which would otherwise be waited on for ever).
-    async fn put(&self, token: &str) -> Result<(), Put> {
+    /// retry-on wrote, which would otherwise be waited on for ever). `Ok`
+    /// with the expiry written.
+    async fn put(&self, token: &str) -> Result<i64, Put> {
         let now = epoch_millis();
         let expires = now + self.options.lease.as_millis() as i64;
         let s = |v: &str| AttributeValue::S(v.to_string());
@@ -193,7 +186,7 @@ impl Lease {
             .send()
             .await;
         match self.heard(result) {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(expires),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_conditional_check_failed_exception() => Err(Put::Busy),
                 Some(se) if se.is_resource_not_found_exception() => Err(Put::NoTable),
@@ -257,7 +250,7 @@ impl Lease {
         let give_up = tokio::time::Instant::now() + TABLE_READY_WITHIN;
         loop {
             match self.put(&token).await {
-                Ok(()) => return Ok(Ok(self.hold(token))),
+                Ok(expires_at) => return Ok(Ok(self.hold(token, expires_at))),
                 Err(Put::Busy) => return Ok(Err(self.holder().await?)),
                 Err(Put::NoTable) if tokio::time::Instant::now() < give_up => {
                     tokio::time::sleep(Duration::from_secs(1)).await
@@ -277,23 +270,14 @@ impl Lease {
     }
 
     /// Starts renewing the lease just taken.
-    fn hold(&self, token: String) -> Holding {
-        let (lost_tx, lost) = watch::channel(false);
-        let renewal = Renewal {
-            client: self.client.clone(),
-            table: self.table.clone(),
-            key: self.key.clone(),
-            token: token.clone(),
-            lease: self.options.lease,
-        };
-        Holding {
+    fn hold(&self, token: String, expires_at: i64) -> Holding {
+        let item = Item {
             client: self.client.clone(),
             table: self.table.clone(),
             key: self.key.clone(),
             token,
-            renewer: tokio::spawn(renewal.run(lost_tx)),
-            lost,
-        }
+        };
+        Holding::start(item, self.options.lease, expires_at)
     }
 }
 
@@ -302,81 +286,6 @@ enum Put {
     Busy,
     NoTable,
     Failed(Error),
-}
-
-/// The background renewal of one lease.
-struct Renewal {
-    client: Client,
-    table: String,
-    key: String,
-    token: String,
-    lease: Duration,
-}
-
-impl Renewal {
-    /// Every third of the lease, pushes its expiry on, while the token is
-    /// still this holder's. Says `lost` when another writer has the lease.
-    /// A renewal that fails otherwise (after the SDK's retries) is tried
-    /// again a third later; if none succeeds the lease runs out, as a dead
-    /// holder's does.
-    async fn run(self, lost: watch::Sender<bool>) {
-        loop {
-            tokio::time::sleep(self.lease / 3).await;
-            let expires = epoch_millis() + self.lease.as_millis() as i64;
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(KEY, AttributeValue::S(self.key.clone()))
-                .update_expression("SET expires_at = :expires")
-                .condition_expression("owner_token = :token")
-                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
-                .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))
-                .send()
-                .await;
-            if let Err(SdkError::ServiceError(e)) = &result
-                && e.err().is_conditional_check_failed_exception()
-            {
-                let _ = lost.send(true);
-                return;
-            }
-        }
-    }
-}
-
-impl Holding {
-    /// Resolves once a renewal has found the lease in another writer's hands.
-    pub async fn lost(&mut self) {
-        if self.lost.wait_for(|lost| *lost).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Stops renewing and deletes the item if it is still this holder's.
-    /// `false` when it was not (lost). Any other failure leaves the lease
-    /// to expire on its own.
-    pub async fn release(self) -> bool {
-        self.renewer.abort();
-        if *self.lost.borrow() {
-            return false;
-        }
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(self.key.clone()))
-            .condition_expression("owner_token = :token")
-            .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))
-            .send()
-            .await;
-        !matches!(&result, Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception())
-    }
-}
-
-impl Drop for Holding {
-    fn drop(&mut self) {
-        self.renewer.abort();
-    }
 }
 
 /// A random owner token, new for each lease taken.

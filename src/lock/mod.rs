@@ -6,7 +6,7 @@
 mod dynamodb;
 mod file;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::parse::LockTarget;
@@ -51,6 +51,29 @@ pub(crate) enum Holder {
     Named(String),
     /// The lease's item was gone when read: its holder had just given it back.
     Gone,
+}
+
+/// Why a lock held during an attempt was lost.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // only a lease says these
+#[derive(Clone, Debug)]
+pub(crate) enum Lost {
+    /// A renewal found another writer's token: this retry-on was stalled
+    /// past the expiry, and another writer took the lease.
+    TakenOver,
+    /// No renewal got through within a lease length (`lease`), so another
+    /// writer may take it; `error` is the last failure.
+    NotRenewed { lease: Duration, error: String },
+}
+
+/// How giving the lock back went.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // only a lease says these
+pub(crate) enum Released {
+    /// Given back: the next writer may take it at once.
+    Given,
+    /// It was lost before it was given back.
+    Lost(Lost),
+    /// The service refused or failed: the lease stays until it expires.
+    Failed(String),
 }
 
 impl Lock {
@@ -119,8 +142,8 @@ impl Lock {
 
 impl LockGuard<'_> {
     /// Resolves when the lock is known to be lost (a lease that another
-    /// writer took); never for a file lock.
-    pub(crate) async fn lost(&mut self) {
+    /// writer took, or that could not be renewed in time); never for a file lock.
+    pub(crate) async fn lost(&mut self) -> Lost {
         match self {
             LockGuard::File(_) => std::future::pending().await,
             #[cfg(feature = "dynamodb")]
@@ -128,12 +151,22 @@ impl LockGuard<'_> {
         }
     }
 
-    /// Releases the lock. `false` when it turned out to be lost already.
-    pub(crate) async fn release(self) -> bool {
+    /// When the lock frees itself if it is not released: a lease's expiry
+    /// as last renewed; `None` for a file lock, which never outlives retry-on.
+    pub(crate) fn expires(&self) -> Option<SystemTime> {
+        match self {
+            LockGuard::File(_) => None,
+            #[cfg(feature = "dynamodb")]
+            LockGuard::DynamoDb(holding) => Some(holding.expires()),
+        }
+    }
+
+    /// Releases the lock. The caller bounds the time it may take.
+    pub(crate) async fn release(self) -> Released {
         match self {
             LockGuard::File(guard) => {
                 drop(guard);
-                true
+                Released::Given
             }
             #[cfg(feature = "dynamodb")]
             LockGuard::DynamoDb(holding) => holding.release().await,

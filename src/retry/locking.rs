@@ -1,48 +1,98 @@
 //! The lock's part of the retry loop: taking it before each attempt
 //! (bounded by `--lock-timeout`, the deadline and signals), holding it while
-//! the attempt runs, and giving it back after.
+//! the attempt runs, and giving it back after (bounded too).
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
 
 use super::Run;
 use crate::clock::{alarm, earliest};
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
-use crate::lock::{Holder, Lock, LockGuard, Taken};
+use crate::lock::{Holder, Lock, LockGuard, Released, Taken};
+use crate::parse::show_duration;
 use crate::signals::Signals;
 use crate::supervise::{Attempt, Ended, run_attempt};
 
+/// How long giving a lease back may take: a healthy service answers in
+/// milliseconds, and one that does not must not hold the run.
+const RELEASE_WITHIN: Duration = Duration::from_secs(5);
+/// What is left for it once the deadline has passed: a lease left behind
+/// keeps the other writers out until it expires.
+const RELEASE_PAST_DEADLINE: Duration = Duration::from_secs(1);
+
+/// A lock held for an attempt that has ended, to give back.
+pub(super) struct Held<'l> {
+    guard: LockGuard<'l>,
+    /// Whether its loss was said while the attempt ran.
+    lost_said: bool,
+}
+
 impl Run<'_> {
-    /// Runs the attempt while holding `guard`, if any: says at once if the
-    /// lock is lost meanwhile (the attempt still runs to its end), and
-    /// releases it after.
-    pub(super) async fn run_holding(
+    /// Runs the attempt while holding `guard`, if any, and says at once if
+    /// the lock is lost meanwhile (the attempt still runs to its end). The
+    /// lock comes back with the attempt's end, to give back.
+    pub(super) async fn run_holding<'l>(
         &self,
         attempt: &Attempt<'_>,
         signals: &mut Signals,
-        guard: Option<LockGuard<'_>>,
-    ) -> Result<Ended, Error> {
+        guard: Option<LockGuard<'l>>,
+    ) -> (Result<Ended, Error>, Option<Held<'l>>) {
         let (Some(lock), Some(mut guard)) = (self.lock, guard) else {
-            return run_attempt(attempt, signals).await;
+            return (run_attempt(attempt, signals).await, None);
         };
         let running = run_attempt(attempt, signals);
         tokio::pin!(running);
-        let mut lost = false;
+        let mut lost_said = false;
         let ended = tokio::select! {
             ended = &mut running => ended,
-            () = guard.lost() => {
-                lost = true;
-                self.reporter.lock_lost(attempt.number, &lock.name());
+            lost = guard.lost() => {
+                lost_said = true;
+                self.reporter.lock_lost(attempt.number, &lock.name(), &lost);
                 running.await
             }
         };
-        match guard.release().await {
-            true => self.reporter.lock_released(attempt.number, &lock.name()),
-            false if !lost => self.reporter.lock_lost(attempt.number, &lock.name()),
-            false => {}
+        (ended, Some(Held { guard, lost_said }))
+    }
+
+    /// Gives the lock back after attempt `number`, within [`RELEASE_WITHIN`]
+    /// and the deadline. `Some(signal)` when a signal came first (said): the
+    /// run ends with it.
+    ///
+    /// A release that fails is said, and changes no exit code: the run's
+    /// outcome is the command's, and a lease not given back expires by
+    /// itself, which only keeps the next writer waiting until then.
+    pub(super) async fn give_back(&self, number: u32, held: Option<Held<'_>>, signals: &mut Signals) -> Option<Signal> {
+        let (Some(lock), Some(Held { guard, lost_said })) = (self.lock, held) else {
+            return None;
+        };
+        let name = lock.name();
+        let expires = guard.expires();
+        let now = Instant::now();
+        let left = self.deadline.map_or(RELEASE_WITHIN, |deadline| {
+            deadline.saturating_duration_since(now).max(RELEASE_PAST_DEADLINE)
+        });
+        let within = RELEASE_WITHIN.min(left);
+        let released = tokio::select! {
+            biased;
+            released = guard.release() => released,
+            () = tokio::time::sleep(within) => Released::Failed(format!("no answer within {}", show_duration(within))),
+            signal = signals.recv() => {
+                let why = format!("interrupted by {}", signal.as_str());
+                self.reporter.lock_release_failed(number, &name, &why, expires);
+                self.reporter.interrupted(number, signal, "while releasing the lock");
+                return Some(signal);
+            }
+        };
+        match released {
+            Released::Given => self.reporter.lock_released(number, &name),
+            Released::Lost(lost) if !lost_said => self.reporter.lock_lost(number, &name, &lost),
+            Released::Lost(_) => {}
+            Released::Failed(error) => self.reporter.lock_release_failed(number, &name, &error, expires),
         }
-        ended
+        None
     }
 
     /// Takes the lock, waiting at most `--lock-timeout` (0: not at all) and

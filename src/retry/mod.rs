@@ -156,13 +156,25 @@ impl Run<'_> {
         };
         self.reporter.attempt_started(number, &settings.command);
         let began = Instant::now();
-        let ended = self.run_holding(&attempt, signals, guard).await?;
+        let (ended, held) = self.run_holding(&attempt, signals, guard).await;
+        let took = began.elapsed();
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(error) => {
+                // The error ends the run whatever the release says, or a signal during it.
+                self.give_back(number, held, signals).await;
+                return Err(error);
+            }
+        };
 
         let (wait, asked) = self.wait_after(number, &ended.outcome, scheduled);
         let remaining = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let verdict = policy::decide(&self.rules, &ended.outcome, number, wait, remaining);
-        self.reporter
-            .attempt_ended(number, &ended.outcome, &verdict, began.elapsed());
+        self.reporter.attempt_ended(number, &ended.outcome, &verdict, took);
+        if let Some(signal) = self.give_back(number, held, signals).await {
+            let exit = self.write_held(number, ended.held.as_ref());
+            return Ok(Step::Done(exit.unwrap_or(Exit::Signal(signal))));
+        }
         match verdict {
             Verdict::Retry(reason) => Ok(Step::Retry(Box::new(Retry {
                 outcome: ended.outcome,
