@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
-use crate::parse::{Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value};
+use crate::parse::{At, Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value};
 
 /// Each example once, as what it does and then the command line: `--help`
 /// shows them after the options (`AFTER_HELP`, made at compile time) and
@@ -196,7 +196,7 @@ pub struct Layer {
     /// (created if missing), or a lease on item KEY of a DynamoDB table with
     /// dynamodb://TABLE/KEY, for writers on different machines.
     #[arg(long, value_name = "FILE|URL", value_parser = lock_target(), value_hint = ValueHint::FilePath, allow_hyphen_values = true, help_heading = "Process")]
-    pub lock: Option<Value<LockTarget>>,
+    pub lock: Option<At<Value<LockTarget>>>,
     /// Give up (exit 125) if --lock is not taken within DURATION.
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, requires = "lock", help_heading = "Process")]
     pub lock_timeout: Option<Value<Duration>>,
@@ -279,8 +279,8 @@ fn text<T: FromText>(text: &str) -> Result<Value<T>, String> {
 }
 
 /// `--lock`: a path (which need not be UTF-8) or `dynamodb://TABLE/KEY`.
-fn lock_target() -> impl TypedValueParser<Value = Value<LockTarget>> {
-    OsStringValueParser::new().try_map(|text| LockTarget::from_os(text).map(Value))
+fn lock_target() -> impl TypedValueParser<Value = At<Value<LockTarget>>> {
+    OsStringValueParser::new().try_map(|text| LockTarget::from_os(text).map(|target| At::flag(Value(target))))
 }
 
 fn located(text: &str) -> Result<Located, String> {

@@ -33,7 +33,6 @@ use crate::cli::{Cli, Parsed};
 use crate::config::Catalog;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::lock::{LeaseOptions, Lock};
 use crate::parse::LogFormat;
 use crate::pattern::Patterns;
 use crate::settings::Settings;
@@ -119,21 +118,7 @@ fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
         .enable_time()
         .build()
         .map_err(|e| Error::io("cannot start the runtime", e))?;
-    runtime.block_on(async {
-        let lock = match &settings.process.lock {
-            Some(target) => Some(Lock::open(target, lease_options(settings)).await?),
-            None => None,
-        };
-        retry::retry(settings, &patterns, lock.as_ref(), child_signals).await
-    })
-}
-
-fn lease_options(settings: &Settings) -> LeaseOptions {
-    LeaseOptions {
-        lease: settings.process.lock_lease,
-        create_table: settings.process.lock_create_table,
-        command: report::shell_words(&settings.command),
-    }
+    runtime.block_on(retry::retry(settings, &patterns, child_signals))
 }
 
 fn print(text: &str) {

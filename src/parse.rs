@@ -143,7 +143,7 @@ macro_rules! value_into_plain {
         }
     )*};
 }
-value_into_plain!(Duration, Signal, Factor, LockTarget);
+value_into_plain!(Duration, Signal, Factor);
 
 /// Values that can be read from text.
 pub trait FromText: Sized {
@@ -376,6 +376,38 @@ impl<'de> Deserialize<'de> for Located {
             span: Some(spanned.span()),
             text: spanned.into_inner(),
         })
+    }
+}
+
+/// A value with where a config file had it (a byte range of the file), for
+/// a message about it that is only known later (`--lock` in a build that
+/// cannot use it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct At<T> {
+    pub value: T,
+    pub span: Option<Range<usize>>,
+}
+
+impl<T> At<T> {
+    /// A value from the command line: no place in a file.
+    pub fn flag(value: T) -> At<T> {
+        At { value, span: None }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = toml::Spanned::<T>::deserialize(deserializer)?;
+        Ok(At {
+            span: Some(spanned.span()),
+            value: spanned.into_inner(),
+        })
+    }
+}
+
+impl From<At<Value<LockTarget>>> for Option<LockTarget> {
+    fn from(at: At<Value<LockTarget>>) -> Option<LockTarget> {
+        Some(at.value.0)
     }
 }
 

@@ -675,8 +675,17 @@ pub(crate) fn explain(settings: &Settings) -> String {
             rows.push((key, "none".to_string(), "built-in".to_string()));
         }
     }
+    let unavailable = settings
+        .process
+        .lock
+        .as_ref()
+        .filter(|target| !crate::lock::available(target));
     for (key, value) in settings.keys() {
-        rows.push((key, value_text(key, value), settings.sources.of(key).to_string()));
+        let mut text = value_text(key, value);
+        if key == "lock" && unavailable.is_some() {
+            text.push_str(" (not in this build)");
+        }
+        rows.push((key, text, settings.sources.of(key).to_string()));
     }
     let mut out = String::new();
     if !settings.command.is_empty() {
@@ -696,6 +705,13 @@ pub(crate) fn explain(settings: &Settings) -> String {
     let schedule = &settings.schedule;
     if schedule.jitter != crate::backoff::Jitter::None && schedule.seed.is_none() {
         out.push_str("note: jittered without --seed, so each run draws other waits\n");
+    }
+    if let Some(target) = unavailable {
+        out.push_str(&format!(
+            "note: this retry-on was built without DynamoDB locks (cargo feature \"dynamodb\"), so \
+             --lock {target} fails; build one with them: {}\n",
+            crate::lock::HOW_TO_BUILD_WITH_DYNAMODB
+        ));
     }
     out
 }

@@ -17,7 +17,7 @@ use nix::sys::signal::Signal;
 
 use crate::backoff::{self, Backoff, Jitter};
 use crate::cli::Layer;
-use crate::parse::{DelayList, ExitCodes, Factor, LockTarget, LogFormat, ToText};
+use crate::parse::{At, DelayList, ExitCodes, Factor, LockTarget, LogFormat, ToText};
 use crate::pattern::{PatternLists, PatternOrigin, PatternSpec};
 
 /// Where a setting came from, for `--explain`.
@@ -83,6 +83,14 @@ impl Layers<'_> {
         }
         sources.0.insert(key, Source::BuiltIn);
         default()
+    }
+
+    /// Where a file set the value that [`Layers::pick`] takes for `key`:
+    /// `None` when a flag set it, or nothing did.
+    fn place<T>(&self, key: &'static str, field: impl Fn(&Layer) -> &Option<At<T>>) -> Option<String> {
+        let placed = self.0.iter().find(|placed| field(placed.layer).is_some())?;
+        let span = field(placed.layer).as_ref()?.span.as_ref()?;
+        Some(placed.text?.place(span, key))
     }
 
     /// Gathers one pattern list from every layer. Each pattern is read with
@@ -313,6 +321,8 @@ pub struct Settings {
     pub hooks: Hooks,
     pub output: Output,
     pub sources: Sources,
+    /// Where a config file set `lock`, for messages about it.
+    pub lock_place: Option<String>,
 }
 
 impl Settings {
@@ -327,6 +337,7 @@ impl Settings {
             hooks: Hooks::resolve(layers, &mut sources).without_empty(),
             output: Output::resolve(layers, &mut sources),
             sources,
+            lock_place: layers.place("lock", |layer| &layer.lock),
         }
     }
 

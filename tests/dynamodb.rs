@@ -6,7 +6,8 @@
 //! `skipped: ...` line and pass, unless RETRY_ON_REQUIRE_MOTO=1.
 //!
 //! They need the cargo feature `dynamodb` (`cargo test --features
-//! dynamodb`); without it, one test checks that such a lock is refused. Where the
+//! dynamodb`); without it, `without_the_sdk` checks that such a lock is
+//! refused, from a flag or a file, and that `--explain` says so. Where the
 //! network must fail, a proxy (tests/support/blackhole.rs) stands between
 //! retry-on and moto, and is cut.
 
@@ -14,7 +15,6 @@ mod common {
     #[cfg(feature = "dynamodb")]
     #[allow(dead_code)] // this binary uses only part of it
     pub mod child;
-    #[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // tempdir is for the SDK's tests
     pub mod command;
     #[cfg(feature = "dynamodb")]
     pub mod exit;
@@ -30,19 +30,67 @@ mod blackhole;
 mod moto;
 
 #[cfg(not(feature = "dynamodb"))]
-#[test]
-fn without_the_feature_a_dynamodb_lock_is_125_and_says_so() {
-    let out = common::command::isolated(common::command::BIN)
-        .args(["--lock", "dynamodb://locks/k", "--", "echo", "ran"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(125), "{stderr}");
-    assert!(out.stdout.is_empty());
-    assert!(
-        stderr.contains("built without DynamoDB locks (cargo feature \"dynamodb\")"),
-        "{stderr}"
-    );
+mod without_the_sdk {
+    use super::common::command::{BIN, isolated, tempdir};
+
+    /// retry-on's exit code, stdout and stderr for `args`.
+    fn run(args: &[&str]) -> (Option<i32>, String, String) {
+        let out = isolated(BIN).args(args).output().unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    }
+
+    #[test]
+    fn without_the_feature_a_dynamodb_lock_is_125_and_says_so() {
+        let (code, stdout, stderr) = run(&["--lock", "dynamodb://locks/k", "--", "echo", "ran"]);
+        assert_eq!(code, Some(125), "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.contains("built without DynamoDB locks (cargo feature \"dynamodb\")"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("cargo install --locked --path . --features dynamodb"),
+            "it says how to get a build with them: {stderr}"
+        );
+    }
+
+    /// Without the feature, a DynamoDB lock from a config file was refused
+    /// with `--lock dynamodb://…`, naming a flag nobody typed.
+    #[test]
+    fn without_the_feature_a_dynamodb_lock_from_a_config_file_names_the_file_line_and_key() {
+        let dir = tempdir();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[defaults]\nattempts = 2\nlock = \"dynamodb://locks/k\"\n").unwrap();
+        let (code, stdout, stderr) = run(&["-c", file.to_str().unwrap(), "--", "echo", "ran"]);
+        assert_eq!(code, Some(125), "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.contains(&format!(
+                "config {}, line 3, column 8, key lock: dynamodb://locks/k: this retry-on was built without \
+                 DynamoDB locks",
+                file.display()
+            )),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("--lock dynamodb"), "{stderr}");
+    }
+
+    /// Without the feature, `--explain` showed a DynamoDB lock as if it would work.
+    #[test]
+    fn without_the_feature_explain_says_the_dynamodb_lock_is_not_in_this_build() {
+        let (code, stdout, stderr) = run(&["--lock", "dynamodb://locks/k", "--explain"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with("lock "))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(row.contains("dynamodb://locks/k (not in this build)"), "{row}");
+        assert!(
+            stdout.contains("cargo install --locked --path . --features dynamodb"),
+            "{stdout}"
+        );
+    }
 }
 
 #[cfg(feature = "dynamodb")]
@@ -785,5 +833,30 @@ mod with_the_sdk {
             r#"{"TableName":"locks","Item":{"lock_key":{"S":"iam-user-alice"},"owner_host":{"S":"elsewhere"}}}"#,
         );
         assert_takes_the_lease(&moto, "5s");
+    }
+
+    /// Loading the AWS configuration (here: asking a silent instance
+    /// metadata service for the region) ran before the --max-time deadline
+    /// started, so `--max-time 1s` did not bound it.
+    #[test]
+    fn the_max_time_deadline_counts_loading_the_aws_configuration() {
+        let silent = Proxy::silent();
+        let mut cmd = command(
+            "http://127.0.0.1:9",
+            &["--max-time", "1s", "--lock", LOCK, "--", "echo", "ran"],
+        );
+        cmd.env_remove("AWS_DEFAULT_REGION")
+            .env("AWS_EC2_METADATA_DISABLED", "false")
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", silent.url());
+        let began = Instant::now();
+        let (code, stdout, stderr) = output(cmd);
+        let took = began.elapsed();
+        assert_eq!(code, 124, "{stderr}");
+        assert_eq!(stdout, "");
+        assert!(
+            stderr.contains("the --max-time deadline passed while waiting for the lock"),
+            "{stderr}"
+        );
+        assert!(took < Duration::from_secs(10), "took {took:?}");
     }
 }

@@ -22,6 +22,14 @@ pub(crate) struct LeaseOptions {
     pub command: String,
 }
 
+/// How to get a build with DynamoDB locks, for the messages of one without.
+pub(crate) const HOW_TO_BUILD_WITH_DYNAMODB: &str = "cargo install --locked --path . --features dynamodb";
+
+/// Whether this build can use `target`: a DynamoDB lock needs the cargo feature.
+pub(crate) fn available(target: &LockTarget) -> bool {
+    matches!(target, LockTarget::File(_)) || cfg!(feature = "dynamodb")
+}
+
 pub(crate) enum Lock {
     File(file::FileLock),
     #[cfg(feature = "dynamodb")]
@@ -78,17 +86,26 @@ pub(crate) enum Released {
 
 impl Lock {
     /// Opens the lock: the file (created if missing), or a DynamoDB client
-    /// from the standard credential and region chain.
-    pub(crate) async fn open(target: &LockTarget, options: LeaseOptions) -> Result<Lock, Error> {
+    /// from the standard credential and region chain. `place` says where a
+    /// config file set it, for the message of a build that cannot use it.
+    pub(crate) async fn open(target: &LockTarget, options: LeaseOptions, place: Option<&str>) -> Result<Lock, Error> {
         match target {
             LockTarget::File(path) => file::FileLock::open(path).map(Lock::File),
             #[cfg(feature = "dynamodb")]
-            LockTarget::DynamoDb { table, key } => dynamodb::Lease::open(table, key, options).await.map(Lock::DynamoDb),
+            LockTarget::DynamoDb { table, key } => {
+                let _ = place;
+                dynamodb::Lease::open(table, key, options).await.map(Lock::DynamoDb)
+            }
             #[cfg(not(feature = "dynamodb"))]
             LockTarget::DynamoDb { .. } => {
                 let _ = options;
                 Err(Error::Usage(format!(
-                    "--lock {target}: this retry-on was built without DynamoDB locks (cargo feature \"dynamodb\")"
+                    "{}: this retry-on was built without DynamoDB locks (cargo feature \"dynamodb\"); \
+                     build one with them: {HOW_TO_BUILD_WITH_DYNAMODB}",
+                    match place {
+                        Some(place) => format!("{place}: {target}"),
+                        None => format!("--lock {target}"),
+                    }
                 )))
             }
         }

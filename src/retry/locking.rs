@@ -1,6 +1,7 @@
-//! The lock's part of the retry loop: taking it before each attempt
-//! (bounded by `--lock-timeout`, the deadline and signals), holding it while
-//! the attempt runs, and giving it back after (bounded too).
+//! The lock's part of the retry loop: opening it (within the deadline),
+//! taking it before each attempt (bounded by `--lock-timeout`, the deadline
+//! and signals), holding it while the attempt runs, and giving it back after
+//! (bounded too).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -11,8 +12,10 @@ use super::Run;
 use crate::clock::{alarm, earliest};
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
-use crate::lock::{Holder, Lock, LockGuard, Released, Taken};
-use crate::parse::show_duration;
+use crate::lock::{Holder, LeaseOptions, Lock, LockGuard, Released, Taken};
+use crate::parse::{LockTarget, show_duration};
+use crate::report::{self, Reporter};
+use crate::settings::Settings;
 use crate::signals::Signals;
 use crate::supervise::{Attempt, Ended, run_attempt};
 
@@ -28,6 +31,34 @@ pub(super) struct Held<'l> {
     guard: LockGuard<'l>,
     /// Whether its loss was said while the attempt ran.
     lost_said: bool,
+}
+
+/// Opens `target` for the run, within the deadline (loading the AWS
+/// configuration may take a while) and unless a signal comes first.
+pub(super) async fn open_lock(
+    settings: &Settings,
+    target: &LockTarget,
+    deadline: Option<Instant>,
+    reporter: &Reporter,
+    signals: &mut Signals,
+) -> Result<Result<Lock, Exit>, Error> {
+    let options = LeaseOptions {
+        lease: settings.process.lock_lease,
+        create_table: settings.process.lock_create_table,
+        command: report::shell_words(&settings.command),
+    };
+    tokio::select! {
+        biased;
+        lock = Lock::open(target, options, settings.lock_place.as_deref()) => Ok(Ok(lock?)),
+        () = alarm(deadline) => {
+            reporter.deadline_while_waiting_for_lock(1, &target.to_string());
+            Ok(Err(Exit::Code(TIMED_OUT)))
+        }
+        signal = signals.recv() => {
+            reporter.interrupted(1, signal, "while opening the lock; not running the command");
+            Ok(Err(Exit::Signal(signal)))
+        }
+    }
 }
 
 impl Run<'_> {

@@ -43,15 +43,28 @@ struct Run<'a> {
 pub(crate) async fn retry(
     settings: &Settings,
     patterns: &Patterns,
-    lock: Option<&Lock>,
     child_signals: ChildSignals,
 ) -> Result<Exit, Error> {
     let schedule = &settings.schedule;
+    // The deadline counts from here: opening the lock is part of the run.
+    let deadline = schedule.max_time.map(|t| Instant::now() + t);
+    let reporter = Reporter::new(&settings.output, schedule.attempts);
+    let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
+    let lock = match &settings.process.lock {
+        Some(target) => match locking::open_lock(settings, target, deadline, &reporter, &mut signals).await? {
+            Ok(lock) => Some(lock),
+            Err(exit) => {
+                reporter.finish(exit);
+                return Ok(exit);
+            }
+        },
+        None => None,
+    };
     let run = Run {
         settings,
         patterns,
-        lock,
-        reporter: Reporter::new(&settings.output, schedule.attempts),
+        lock: lock.as_ref(),
+        reporter,
         rules: Rules {
             has_conditions: patterns.stderr.is_some()
                 || patterns.stdout.is_some()
@@ -65,10 +78,9 @@ pub(crate) async fn retry(
         } else {
             Terminal::find()
         },
-        deadline: schedule.max_time.map(|t| Instant::now() + t),
+        deadline,
         child_signals,
     };
-    let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
     let exit = run.go(&mut signals).await?;
     run.reporter.finish(exit);
     Ok(exit)
