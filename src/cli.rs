@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
-use crate::parse::{At, Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value};
+use crate::parse::{
+    At, Choice, DelayList, ExitCodes, Factor, FromText, LeaseLength, Limit, Located, LockTarget, LogFormat, Value,
+};
 
 /// Each example once, as what it does and then the command line: `--help`
 /// shows them after the options (`AFTER_HELP`, made at compile time) and
@@ -202,8 +204,8 @@ pub struct Layer {
     pub lock_timeout: Option<Value<Duration>>,
     /// How long a DynamoDB lease lasts unless renewed; it is renewed every third of it while
     /// an attempt runs, so a holder that dies frees the lock within DURATION.
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, help_heading = "Process")]
-    pub lock_lease: Option<Value<Duration>>,
+    #[arg(long, value_name = "DURATION", value_parser = text::<LeaseLength>, help_heading = "Process")]
+    pub lock_lease: Option<Value<LeaseLength>>,
     /// Create the DynamoDB table of --lock (on-demand billing) if it is missing.
     #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Process")]
     pub lock_create_table: Option<bool>,

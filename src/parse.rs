@@ -189,6 +189,34 @@ impl From<Value<Limit>> for Option<Duration> {
     }
 }
 
+/// A DynamoDB lease's length (`--lock-lease`): renewed every third of it,
+/// so it must leave time for a request between renewals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseLength(pub Duration);
+
+/// The shortest lease: a third of it is what one renewal may take.
+pub(crate) const SHORTEST_LEASE: Duration = Duration::from_millis(300);
+
+impl FromText for LeaseLength {
+    const EXPECTING: &'static str = "a duration of at least 300ms, such as \"30s\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match duration(text)? {
+            lease if lease < SHORTEST_LEASE => Err(format!(
+                "{} is too short: a lease must last at least {}",
+                show_duration(lease),
+                show_duration(SHORTEST_LEASE)
+            )),
+            lease => Ok(LeaseLength(lease)),
+        }
+    }
+}
+
+impl From<Value<LeaseLength>> for Duration {
+    fn from(lease: Value<LeaseLength>) -> Duration {
+        lease.0.0
+    }
+}
+
 /// What `--lock` names: a file (a path, or anything without a `scheme://`)
 /// or a lease on an item in a DynamoDB table (`dynamodb://TABLE/KEY`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -57,13 +57,7 @@ impl Lease {
     /// `AWS_ENDPOINT_URL(_DYNAMODB)` is honoured. Nothing is sent yet.
     pub async fn open(table: &str, key: &str, options: LeaseOptions) -> Result<Lease, Error> {
         let name = format!("dynamodb://{table}/{key}");
-        if options.lease < Duration::from_millis(300) {
-            return Err(Error::Usage(format!(
-                "lock lease {} (--lock-lease, or lock_lease in a config file) is too short: \
-                 a lease must last at least 300ms",
-                crate::parse::show_duration(options.lease)
-            )));
-        }
+        // `--lock-lease` and `lock_lease` are at least parse::SHORTEST_LEASE.
         if key.len() > LONGEST_KEY {
             let start: String = key.chars().take(40).collect();
             return Err(Error::Usage(format!(
