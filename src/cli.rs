@@ -16,27 +16,41 @@ use serde::Deserialize;
 use crate::backoff::{Backoff, Jitter};
 use crate::error::Error;
 use crate::parse::{
-    AnySignal, Choice, DelayList, ExitCodes, Factor, FromText, Limit, Located, LockTarget, LogFormat, Value,
+    AnySignal, At, Choice, DelayList, ExitCodes, Factor, FromText, LeaseLength, Limit, Located, LockTarget, LogFormat,
+    Value,
 };
 
-const EXAMPLES: &str = "\
-Examples:
-  # Retry an IAM call that another writer is racing (waits 1s, 2s, 4s, 8s):
-  retry-on -p ConcurrentModification -- aws iam update-user --user-name alice --new-path /ops/
+/// Each example once, as what it does and then the command line: `--help`
+/// shows them after the options (`AFTER_HELP`, made at compile time) and
+/// the man page renders `EXAMPLES`, so the two cannot say different things.
+macro_rules! examples {
+    ($($what:literal $command:literal)*) => {
+        pub(crate) const EXAMPLES: &[(&str, &str)] = &[$(($what, $command)),*];
+        const AFTER_HELP: &str = concat!(
+            "Examples:\n",
+            $("  # ", $what, "\n  ", $command, "\n\n",)*
+            "Exit status: the last attempt's; 0 if --check passed; 124 if the last attempt was\n\
+             stopped by --timeout or --max-time; 125 if retry-on itself failed (bad flag, regex,\n\
+             duration or config; a lock or a hook that failed); 126 if the command cannot be\n\
+             executed; 127 if it (or its #! interpreter) is not found; 128+N if it was killed\n\
+             by signal N."
+        );
+    };
+}
 
-  # Use the built-in aws profile (throttling, conflicts, 5xx, connection errors):
-  retry-on -P aws -- aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess
+examples! {
+    "Retry an IAM call that another writer is racing (waits 1s, 2s, 4s, 8s):"
+    "retry-on -p ConcurrentModification -- aws iam update-user --user-name alice --new-path /ops/"
 
-  # Retry exit codes 1 and 40-45, at most 10 times, every 500ms, each try limited to 30s:
-  retry-on -e 1,40-45 -n 10 -d 500ms -b constant -t 30s -- ./flaky-job
+    "Use the built-in aws profile (throttling, conflicts, 5xx, connection errors):"
+    "retry-on -P aws -- aws iam attach-role-policy --role-name r --policy-arn arn:aws:iam::aws:policy/ReadOnlyAccess"
 
-  # Show the resolved settings and the exact schedule, without running anything:
-  retry-on -P aws --seed 1 --explain
+    "Retry exit codes 1 and 40-45, at most 10 times, every 500ms, each try limited to 30s:"
+    "retry-on -e 1,40-45 -n 10 -d 500ms -b constant -t 30s -- ./flaky-job"
 
-Exit status: the last attempt's; 124 if the last attempt was stopped by --timeout
-or --max-time; 125 if retry-on itself failed (bad flag, regex, duration or config);
-126 if the command cannot be executed; 127 if it is not found; 128+N if it was
-killed by signal N.";
+    "Show the resolved settings and the exact schedule, without running anything:"
+    "retry-on -P aws --seed 1 --explain"
+}
 
 /// Run a command and retry it when its output says the failure is transient.
 ///
@@ -49,7 +63,7 @@ killed by signal N.";
     name = "retry-on",
     version = env!("RETRY_ON_VERSION"),
     override_usage = "retry-on [OPTIONS] [--] COMMAND [ARGS]...\n       retry-on [OPTIONS] --explain | --list-profiles",
-    after_help = EXAMPLES,
+    after_help = AFTER_HELP,
     max_term_width = 100
 )]
 pub(crate) struct Cli {
@@ -185,14 +199,14 @@ pub struct Layer {
     /// (created if missing), or a lease on item KEY of a DynamoDB table with
     /// dynamodb://TABLE/KEY, for writers on different machines.
     #[arg(long, value_name = "FILE|URL", value_parser = lock_target(), value_hint = ValueHint::FilePath, allow_hyphen_values = true, help_heading = "Process")]
-    pub lock: Option<Value<LockTarget>>,
+    pub lock: Option<At<Value<LockTarget>>>,
     /// Give up (exit 125) if --lock is not taken within DURATION.
     #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, requires = "lock", help_heading = "Process")]
     pub lock_timeout: Option<Value<Duration>>,
     /// How long a DynamoDB lease lasts unless renewed; it is renewed every third of it while
     /// an attempt runs, so a holder that dies frees the lock within DURATION.
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Process")]
-    pub lock_lease: Option<Value<Duration>>,
+    #[arg(long, value_name = "DURATION", value_parser = text::<LeaseLength>, allow_hyphen_values = true, help_heading = "Process")]
+    pub lock_lease: Option<Value<LeaseLength>>,
     /// Create the DynamoDB table of --lock (on-demand billing) if it is missing.
     #[arg(long, num_args = 0, default_missing_value = "true", help_heading = "Process")]
     pub lock_create_table: Option<bool>,
@@ -221,7 +235,9 @@ pub struct Layer {
     #[arg(long, value_name = "DURATION", value_parser = text::<Limit>, allow_hyphen_values = true, help_heading = "Hooks")]
     pub hook_timeout: Option<Value<Limit>>,
 
-    /// Print none of retry-on's own lines (the command's output is never silenced).
+    /// Print none of retry-on's lines about attempts, retries and giving up. Its own errors
+    /// (exit 125, 126, 127) are still printed, and the command's and the hooks' output is never
+    /// silenced.
     #[arg(
         short = 'q',
         long,
@@ -269,8 +285,8 @@ fn text<T: FromText>(text: &str) -> Result<Value<T>, String> {
 }
 
 /// `--lock`: a path (which need not be UTF-8) or `dynamodb://TABLE/KEY`.
-fn lock_target() -> impl TypedValueParser<Value = Value<LockTarget>> {
-    OsStringValueParser::new().try_map(|text| LockTarget::from_os(text).map(Value))
+fn lock_target() -> impl TypedValueParser<Value = At<Value<LockTarget>>> {
+    OsStringValueParser::new().try_map(|text| LockTarget::from_os(text).map(|target| At::flag(Value(target))))
 }
 
 /// A hook's shell command. One that begins with `-` is a command (`-x`

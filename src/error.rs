@@ -31,8 +31,15 @@ pub enum Error {
     },
     #[error("cannot use lock file {}: {source}", path.display())]
     Lock { path: PathBuf, source: io::Error },
-    #[error("{}", lock_timeout_message(lock, *limit))]
-    LockTimeout { lock: String, limit: Duration },
+    /// The lock was not taken within `--lock-timeout`: held by `holder` (as
+    /// far as the lock says), or its service never `answered`.
+    #[error("{}", lock_timeout_message(lock, *limit, holder.as_deref(), *answered))]
+    LockTimeout {
+        lock: String,
+        limit: Duration,
+        holder: Option<String>,
+        answered: bool,
+    },
     /// A lock service (DynamoDB) refused or failed: its own message.
     #[error("lock {lock}: {message}")]
     LockService { lock: String, message: String },
@@ -40,12 +47,23 @@ pub enum Error {
     Io { context: String, source: io::Error },
 }
 
-fn lock_timeout_message(lock: &str, limit: Duration) -> String {
+fn lock_timeout_message(lock: &str, limit: Duration, holder: Option<&str>, answered: bool) -> String {
+    if !answered {
+        return format!(
+            "could not take the lock on {lock}: the lock service did not answer within {} (--lock-timeout)",
+            show_duration(limit)
+        );
+    }
+    let holds = holder.map_or_else(
+        || "another process holds it".to_string(),
+        |h| format!("it is held by {h}"),
+    );
     match limit.is_zero() {
-        true => {
-            format!("could not take the lock on {lock}: another process holds it, and --lock-timeout 0 does not wait")
-        }
-        false => format!("could not take the lock on {lock} within {}", show_duration(limit)),
+        true => format!("could not take the lock on {lock}: {holds}, and --lock-timeout 0 does not wait"),
+        false => format!(
+            "could not take the lock on {lock} within {}: {holds}",
+            show_duration(limit)
+        ),
     }
 }
 

@@ -33,7 +33,6 @@ use crate::cli::{Cli, Parsed};
 use crate::config::Catalog;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::lock::{LeaseOptions, Lock};
 use crate::parse::LogFormat;
 use crate::pattern::Patterns;
 use crate::settings::Settings;
@@ -144,13 +143,7 @@ fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
         .enable_time()
         .build()
         .map_err(|e| Error::io("cannot start the runtime", e))?;
-    runtime.block_on(async {
-        let lock = match &settings.process.lock {
-            Some(target) => Some(Lock::open(target, lease_options(settings)).await?),
-            None => None,
-        };
-        retry::retry(settings, &patterns, lock.as_ref(), child_signals).await
-    })
+    runtime.block_on(retry::retry(settings, &patterns, child_signals))
 }
 
 /// The runtime and its signal driver take a few descriptors, and tokio
@@ -159,14 +152,6 @@ fn run_resolved(settings: &Settings, explain: bool) -> Result<Exit, Error> {
 fn descriptors_to_spare() -> std::io::Result<()> {
     let pipes: std::io::Result<Vec<_>> = (0..4).map(|_| std::io::pipe()).collect();
     pipes.map(drop)
-}
-
-fn lease_options(settings: &Settings) -> LeaseOptions {
-    LeaseOptions {
-        lease: settings.process.lock_lease,
-        create_table: settings.process.lock_create_table,
-        command: report::shell_words(&settings.command),
-    }
 }
 
 fn print(text: &str) {

@@ -242,7 +242,7 @@ macro_rules! value_into_plain {
         }
     )*};
 }
-value_into_plain!(Duration, AnySignal, Factor, LockTarget);
+value_into_plain!(Duration, AnySignal, Factor);
 
 /// Values that can be read from text.
 pub trait FromText: Sized {
@@ -285,6 +285,34 @@ impl FromText for Limit {
 impl From<Value<Limit>> for Option<Duration> {
     fn from(limit: Value<Limit>) -> Option<Duration> {
         Some(limit.0.0).filter(|d| !d.is_zero())
+    }
+}
+
+/// A DynamoDB lease's length (`--lock-lease`): renewed every third of it,
+/// so it must leave time for a request between renewals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseLength(pub Duration);
+
+/// The shortest lease: a third of it is what one renewal may take.
+pub(crate) const SHORTEST_LEASE: Duration = Duration::from_millis(300);
+
+impl FromText for LeaseLength {
+    const EXPECTING: &'static str = "a duration of at least 300ms, such as \"30s\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        match duration(text)? {
+            lease if lease < SHORTEST_LEASE => Err(format!(
+                "{} is too short: a lease must last at least {}",
+                show_duration(lease),
+                show_duration(SHORTEST_LEASE)
+            )),
+            lease => Ok(LeaseLength(lease)),
+        }
+    }
+}
+
+impl From<Value<LeaseLength>> for Duration {
+    fn from(lease: Value<LeaseLength>) -> Duration {
+        lease.0.0
     }
 }
 
@@ -479,6 +507,38 @@ impl<'de> Deserialize<'de> for Located {
             span: Some(spanned.span()),
             text: spanned.into_inner(),
         })
+    }
+}
+
+/// A value with where a config file had it (a byte range of the file), for
+/// a message about it that is only known later (`--lock` in a build that
+/// cannot use it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct At<T> {
+    pub value: T,
+    pub span: Option<Range<usize>>,
+}
+
+impl<T> At<T> {
+    /// A value from the command line: no place in a file.
+    pub fn flag(value: T) -> At<T> {
+        At { value, span: None }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = toml::Spanned::<T>::deserialize(deserializer)?;
+        Ok(At {
+            span: Some(spanned.span()),
+            value: spanned.into_inner(),
+        })
+    }
+}
+
+impl From<At<Value<LockTarget>>> for Option<LockTarget> {
+    fn from(at: At<Value<LockTarget>>) -> Option<LockTarget> {
+        Some(at.value.0)
     }
 }
 

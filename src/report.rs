@@ -5,13 +5,14 @@ mod github;
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use crate::config::Summary;
 use crate::error::Error;
 use crate::exit::{Exit, TIMED_OUT};
+use crate::lock::{Holder, Lost};
 use crate::parse::{AnySignal, LogFormat, ToText, show_duration};
 use crate::policy::{Ending, GiveUp, Matched, Outcome, Reason, Stop, Verdict};
 use crate::settings::{HookKind, Output, Settings};
@@ -120,22 +121,27 @@ impl Reporter {
         }
     }
 
-    /// Said once per wait; at normal verbosity too when the lock names its holder (a lease).
-    pub(crate) fn waiting_for_lock(&self, attempt: u32, lock: &str, holder: Option<&str>) {
+    /// Said once per wait; at normal verbosity too when the lock names its
+    /// holder, or says it had just been given back (a lease).
+    pub(crate) fn waiting_for_lock(&self, attempt: u32, lock: &str, holder: &Holder) {
+        let this = self.attempt(attempt);
         match (self.format, holder) {
-            (LogFormat::Json, _) => self.event("lock_wait", attempt, json!({ "lock": lock, "holder": holder })),
-            (_, Some(holder)) => self.line(
+            (LogFormat::Json, Holder::Named(holder)) => {
+                self.event("lock_wait", attempt, json!({ "lock": lock, "holder": holder }))
+            }
+            (LogFormat::Json, _) => self.event("lock_wait", attempt, json!({ "lock": lock, "holder": null })),
+            (_, Holder::Named(holder)) => self.line(
                 Meaning::Note,
-                &format!(
-                    "{}: waiting for the lock on {lock}, held by {holder}",
-                    self.attempt(attempt)
-                ),
+                &format!("{this}: waiting for the lock on {lock}, held by {holder}"),
             ),
-            (_, None) if self.verbosity == Verbosity::Verbose => self.line(
-                Meaning::Progress,
-                &format!("{}: waiting for the lock on {lock}", self.attempt(attempt)),
+            (_, Holder::Gone) => self.line(
+                Meaning::Note,
+                &format!("{this}: waiting for the lock on {lock} (its holder was just giving it back)"),
             ),
-            (_, None) => {}
+            (_, Holder::Unknown) if self.verbosity == Verbosity::Verbose => {
+                self.line(Meaning::Progress, &format!("{this}: waiting for the lock on {lock}"))
+            }
+            (_, Holder::Unknown) => {}
         }
     }
 
@@ -154,19 +160,63 @@ impl Reporter {
         }
     }
 
-    /// A lease that another writer took while this attempt ran.
-    pub(crate) fn lock_lost(&self, attempt: u32, lock: &str) {
-        match self.format {
-            LogFormat::Json => self.event("lock_lost", attempt, json!({ "lock": lock })),
-            LogFormat::Text | LogFormat::Github => self.line(
-                Meaning::Retrying,
-                &format!(
-                    "{}: lost the lock on {lock}: another writer took the lease after it expired \
-                     (retry-on was stalled); the attempt runs on without it",
-                    self.attempt(attempt)
-                ),
-            ),
+    /// A lease lost while this attempt ran: another writer took it, or it
+    /// could not be renewed in time.
+    pub(crate) fn lock_lost(&self, attempt: u32, lock: &str, lost: &Lost) {
+        let (reason, error) = match lost {
+            Lost::TakenOver => ("taken", None),
+            Lost::NotRenewed { error, .. } => ("not_renewed", Some(error)),
+        };
+        if self.format == LogFormat::Json {
+            return self.event(
+                "lock_lost",
+                attempt,
+                json!({ "lock": lock, "reason": reason, "error": error }),
+            );
         }
+        let why = match lost {
+            Lost::TakenOver => "another writer took the lease after it expired (retry-on was stalled)".to_string(),
+            Lost::NotRenewed { lease, error } => format!(
+                "could not renew the lease for {} ({error}), so another writer may take it",
+                show_duration(*lease)
+            ),
+        };
+        self.line(
+            Meaning::Retrying,
+            &format!(
+                "{}: lost the lock on {lock}: {why}; the attempt runs on without it",
+                self.attempt(attempt)
+            ),
+        );
+    }
+
+    /// A lease that could not be given back: it stays until `expires`.
+    pub(crate) fn lock_release_failed(&self, attempt: u32, lock: &str, error: &str, expires: Option<SystemTime>) {
+        let left = expires.map(|at| at.duration_since(SystemTime::now()).unwrap_or_default());
+        if self.format == LogFormat::Json {
+            let at_ms = expires.map(|at| at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64);
+            let left_ms = left.map(|left| left.as_millis() as u64);
+            return self.event(
+                "lock_release_failed",
+                attempt,
+                json!({ "lock": lock, "error": error, "expires_at_ms": at_ms, "expires_in_ms": left_ms }),
+            );
+        }
+        let expiry = match (expires, left) {
+            (Some(_), Some(left)) if left.is_zero() => "; it has expired already".to_string(),
+            (Some(at), Some(left)) => {
+                let whole = Duration::from_secs(left.as_millis().div_ceil(1000) as u64);
+                format!("; it expires in {}, at {}", show_duration(whole), utc_time(at))
+            }
+            _ => String::new(),
+        };
+        self.line(
+            Meaning::Retrying,
+            &format!(
+                "{}: could not release the lease on {lock}: {error}{expiry}",
+                self.attempt(attempt)
+            ),
+        );
     }
 
     /// One line for the decision after an attempt.
@@ -543,20 +593,22 @@ fn describe_with_match(outcome: &Outcome) -> String {
     }
 }
 
-/// "SIGTERM", "SIGRTMIN+1", or "signal 32" for one without a name.
-fn signal_text(number: i32) -> String {
-    AnySignal::from_number(number).map_or_else(|| format!("signal {number}"), AnySignal::full_name)
-}
-
 /// "exited 3", "timed out (killed by SIGTERM)".
 fn hook_result(ending: Ending, stopped: Option<Stop>) -> String {
-    let ended = match ending {
-        Ending::Exited(code) => format!("exited {code}"),
-        Ending::Signaled(n) => format!("was killed by {}", signal_text(n)),
-    };
-    match stopped {
-        Some(Stop::Timeout) => format!("ran out of --hook-timeout ({})", ended.trim_start_matches("was ")),
-        _ => ended,
+    match (ending, stopped) {
+        (Ending::Exited(code), None | Some(Stop::Deadline)) => format!("exited {code}"),
+        (Ending::Signaled(n), None | Some(Stop::Deadline)) => format!("was {}", killed_by(n)),
+        (Ending::Exited(code), Some(Stop::Timeout)) => format!("ran out of --hook-timeout (exited {code})"),
+        (Ending::Signaled(n), Some(Stop::Timeout)) => format!("ran out of --hook-timeout ({})", killed_by(n)),
+    }
+}
+
+/// "killed by SIGKILL", "killed by SIGRTMIN+1", or "killed by signal N" for
+/// one with no name.
+fn killed_by(number: i32) -> String {
+    match AnySignal::from_number(number) {
+        Some(signal) => format!("killed by {}", signal.full_name()),
+        None => format!("killed by signal {number}"),
     }
 }
 
@@ -564,7 +616,7 @@ fn hook_result(ending: Ending, stopped: Option<Stop>) -> String {
 fn describe(outcome: &Outcome) -> String {
     let ending = match outcome.ending {
         Ending::Exited(code) => format!("exit {code}"),
-        Ending::Signaled(n) => format!("killed by {}", signal_text(n)),
+        Ending::Signaled(n) => killed_by(n),
     };
     match outcome.stopped {
         Some(Stop::Timeout) => format!("timed out, {ending}"),
@@ -597,6 +649,13 @@ fn quote(text: &str) -> String {
         Some((cut, _)) => format!("{:?}…", &text[..cut]),
         None => format!("{text:?}"),
     }
+}
+
+/// `12:34:56 UTC`: a time of the next minutes, as the clocks of other
+/// machines (and DynamoDB's items) read it.
+fn utc_time(at: SystemTime) -> String {
+    let seconds = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 
 fn write_stderr(text: &str) {
@@ -665,8 +724,17 @@ pub(crate) fn explain(settings: &Settings) -> String {
             rows.push((key, "none".to_string(), "built-in".to_string()));
         }
     }
+    let unavailable = settings
+        .process
+        .lock
+        .as_ref()
+        .filter(|target| !crate::lock::available(target));
     for (key, value) in settings.keys() {
-        rows.push((key, value_text(key, value), settings.sources.of(key).to_string()));
+        let mut text = value_text(key, value);
+        if key == "lock" && unavailable.is_some() {
+            text.push_str(" (not in this build)");
+        }
+        rows.push((key, text, settings.sources.of(key).to_string()));
     }
     let mut out = String::new();
     if !settings.command.is_empty() {
@@ -686,6 +754,13 @@ pub(crate) fn explain(settings: &Settings) -> String {
     let schedule = &settings.schedule;
     if schedule.jitter != crate::backoff::Jitter::None && schedule.seed.is_none() {
         out.push_str("note: jittered without --seed, so each run draws other waits\n");
+    }
+    if let Some(target) = unavailable {
+        out.push_str(&format!(
+            "note: this retry-on was built without DynamoDB locks (cargo feature \"dynamodb\"), so \
+             --lock {target} fails; build one with them: {}\n",
+            crate::lock::HOW_TO_BUILD_WITH_DYNAMODB
+        ));
     }
     out
 }
@@ -756,6 +831,13 @@ pub(crate) fn profiles(list: &[Summary]) -> String {
 mod tests {
     use super::*;
     use crate::policy::Ending;
+
+    #[test]
+    fn a_lease_expiry_reads_as_the_time_of_day_in_utc() {
+        let at = UNIX_EPOCH + Duration::from_secs(20_000 * 86_400 + 12 * 3600 + 34 * 60 + 56);
+        assert_eq!(utc_time(at), "12:34:56 UTC");
+        assert_eq!(utc_time(UNIX_EPOCH), "00:00:00 UTC");
+    }
 
     #[test]
     fn unset_and_zero_values_say_what_they_mean() {

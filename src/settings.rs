@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::backoff::{self, Backoff, Jitter};
 use crate::cli::Layer;
-use crate::parse::{AnySignal, DelayList, ExitCodes, Factor, LockTarget, LogFormat, ToText};
+use crate::parse::{AnySignal, At, DelayList, ExitCodes, Factor, LockTarget, LogFormat, ToText};
 use crate::pattern::{PatternLists, PatternOrigin, PatternSpec};
 
 /// Where a setting came from, for `--explain`.
@@ -94,6 +94,14 @@ impl Layers<'_> {
         }
         sources.0.insert(key, Source::BuiltIn);
         default()
+    }
+
+    /// Where a file set the value that [`Layers::pick`] takes for `key`:
+    /// `None` when a flag set it, or nothing did.
+    fn place<T>(&self, key: &'static str, field: impl Fn(&Layer) -> &Option<At<T>>) -> Option<String> {
+        let placed = self.0.iter().find(|placed| field(placed.layer).is_some())?;
+        let span = field(placed.layer).as_ref()?.span.as_ref()?;
+        Some(placed.text?.place(span, key))
     }
 
     /// Gathers one pattern list from every layer. Each pattern is read with
@@ -324,6 +332,8 @@ pub struct Settings {
     pub hooks: Hooks,
     pub output: Output,
     pub sources: Sources,
+    /// Where a config file set `lock`, for messages about it.
+    pub lock_place: Option<String>,
 }
 
 impl Settings {
@@ -338,6 +348,7 @@ impl Settings {
             hooks: Hooks::resolve(layers, &mut sources).without_empty(),
             output: Output::resolve(layers, &mut sources).one_verbosity(&mut sources),
             sources,
+            lock_place: layers.place("lock", |layer| &layer.lock),
         }
     }
 

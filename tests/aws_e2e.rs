@@ -5,20 +5,30 @@
 //! unless RETRY_ON_REQUIRE_AWS=1, in which case it fails.
 
 #[path = "support/aws_cli.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod aws_cli;
+#[path = "support/http.rs"]
+#[allow(dead_code)] // this binary uses only part of it
+mod http;
 #[path = "support/iam.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod iam;
 #[cfg(feature = "dynamodb")]
 #[path = "support/moto.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod moto;
 
 mod common {
     pub mod command;
+    pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod run;
     pub mod skip;
 }
 
-use aws_cli::{Run, Running, aws, retry_on, run, run_with_stdin, spawn};
+use aws_cli::{Running, aws, retry_on, run, run_with_stdin, spawn};
 use common::command::tempdir;
+use common::run::Run;
 use iam::{Config, Outcome, Server};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -388,7 +398,10 @@ fn endpoint_speaks_http_keep_alive_and_form_encoding() {
     assert!(b.contains("<Code>ConcurrentModification</Code>"), "{b}");
     let (s, b) = exchange(upd);
     assert_eq!(s, 200, "{b}");
-    assert!(b.starts_with("<UpdateUserResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"));
+    assert!(
+        b.starts_with("<UpdateUserResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"),
+        "{b}"
+    );
     let (s, b) = exchange("Action=GetUser&Version=2010-05-08&UserName=a%20b");
     assert_eq!(s, 200, "{b}");
     assert!(b.contains("<Path>/x y/</Path>"), "{b}");

@@ -462,3 +462,28 @@ fn only_a_regular_config_file_of_at_most_a_mebibyte_is_read() {
             .stderr(contains(why));
     }
 }
+
+/// A lease too short to be renewed was refused only when a DynamoDB lock
+/// opened, with no file or line; it is value syntax, refused where written.
+#[test]
+fn a_lease_too_short_is_refused_where_it_was_written() {
+    let dir = tempdir();
+    let file = write(dir.path(), "c.toml", "[defaults]\nlock_lease = \"100ms\"\n");
+    retry_on()
+        .arg("-c")
+        .arg(&file)
+        .args(["--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains(format!(
+            "config {}, line 2, column 14, key lock_lease:",
+            file.display()
+        )))
+        .stderr(contains("100ms is too short: a lease must last at least 300ms"));
+    retry_on()
+        .args(["--lock-lease", "299ms", "--", "true"])
+        .assert()
+        .code(125)
+        .stderr(contains("--lock-lease"))
+        .stderr(contains("299ms is too short"));
+}

@@ -11,12 +11,17 @@ mod common {
     #[allow(dead_code)] // this binary uses only part of it
     pub mod command;
     pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod run;
+    pub mod skip;
 }
 #[path = "support/e2e.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod e2e;
 #[path = "support/flaky_http.rs"]
 mod flaky_http;
 #[path = "support/http.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod http;
 
 use e2e::{alone, require, retry_on, run};

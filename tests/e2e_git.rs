@@ -12,11 +12,16 @@ mod common {
     pub mod exit;
     #[allow(dead_code)] // this binary uses only part of it
     pub mod procfs;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod run;
+    pub mod skip;
 }
 #[path = "support/e2e.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod e2e;
 
-use e2e::{WITHIN, alone, is_retry_line, require, retry_on, run};
+use common::run::is_retry_line;
+use e2e::{WITHIN, alone, require, retry_on, run};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -34,7 +39,7 @@ fn git_env(cmd: &mut Command, dir: &Path) {
         .env("LC_ALL", "C");
 }
 
-fn git(dir: &Path, repo: &Path, args: &[&str]) -> e2e::Run {
+fn git(dir: &Path, repo: &Path, args: &[&str]) -> common::run::Run {
     let mut argv = vec!["git", "-C", repo.to_str().unwrap()];
     argv.extend(args);
     let mut cmd = alone(&argv);

@@ -9,10 +9,14 @@ mod common {
     pub mod child;
     pub mod command;
     pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod run;
+    pub mod skip;
 }
 #[path = "support/e2e.rs"]
 mod e2e;
 #[path = "support/http.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod http;
 #[path = "support/kube_api.rs"]
 mod kube_api;

@@ -10,10 +10,15 @@ mod common {
     pub mod child;
     pub mod command;
     pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod run;
+    pub mod skip;
 }
 #[path = "support/e2e.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod e2e;
 #[path = "support/http.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod http;
 #[path = "support/npm_registry.rs"]
 mod npm_registry;
@@ -28,7 +33,7 @@ use std::process::Command;
 const OPTS: &[&str] = &["-P", "npm", "-d", "100ms"];
 
 /// npm >= 10 says "npm error code E503"; npm 9 (Debian 12's) "npm ERR! code E503".
-fn e503_lines(r: &e2e::Run) -> usize {
+fn e503_lines(r: &common::run::Run) -> usize {
     r.stderr_count("npm error code E503") + r.stderr_count("npm ERR! code E503")
 }
 

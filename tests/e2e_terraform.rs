@@ -14,11 +14,16 @@ mod common {
     pub mod child;
     pub mod command;
     pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod run;
+    pub mod skip;
 }
 #[path = "support/e2e.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod e2e;
 
-use e2e::{WITHIN, alone, is_retry_line, require, retry_on, run};
+use common::run::is_retry_line;
+use e2e::{WITHIN, alone, require, retry_on, run};
 use std::path::Path;
 use std::process::Command;
 

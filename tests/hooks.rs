@@ -33,6 +33,11 @@ fn log_lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A hook that appends `line` (its variables expanded) to `log` and exits `code`.
+fn recording(log: &Path, line: &str, code: i32) -> String {
+    format!("echo \"{line}\" >> '{}'; exit {code}", log.display())
+}
+
 /// A command that appends `attempt N` to `log` and fails with `code`.
 fn logging_command(log: &Path, code: i32) -> String {
     format!(
@@ -212,10 +217,8 @@ fn hooks_see_the_attempt_its_code_and_what_matched() {
     let dir = tempdir();
     let log = dir.path().join("log");
     let record = |name: &str, code: i32| {
-        format!(
-            "echo \"{name} $RETRY_ON_ATTEMPT/$RETRY_ON_ATTEMPTS code=$RETRY_ON_EXIT_CODE matched=$RETRY_ON_MATCHED\" >> '{}'; exit {code}",
-            log.display()
-        )
+        let fields = "$RETRY_ON_ATTEMPT/$RETRY_ON_ATTEMPTS code=$RETRY_ON_EXIT_CODE matched=$RETRY_ON_MATCHED";
+        recording(&log, &format!("{name} {fields}"), code)
     };
     retry_on()
         .args(["-n", "2", "-d", "10ms", "-p", "Throttl[a-z]+", "--check-first"])
@@ -504,9 +507,10 @@ fn matched_is_the_quoted_text_and_reason_is_only_for_on_giveup() {
     let dir = tempdir();
     let log = dir.path().join("log");
     let record = |name: &str, code: i32| {
-        format!(
-            "echo \"{name} matched=$RETRY_ON_MATCHED reason=$RETRY_ON_REASON\" >> '{}'; exit {code}",
-            log.display()
+        recording(
+            &log,
+            &format!("{name} matched=$RETRY_ON_MATCHED reason=$RETRY_ON_REASON"),
+            code,
         )
     };
     retry_on()

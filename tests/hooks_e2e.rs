@@ -32,17 +32,26 @@
 //! unless RETRY_ON_REQUIRE_AWS=1, in which case it fails.
 
 #[path = "support/aws_cli.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod aws_cli;
+#[path = "support/http.rs"]
+#[allow(dead_code)] // this binary uses only part of it
+mod http;
 #[path = "support/iam.rs"]
+#[allow(dead_code)] // this binary uses only part of it
 mod iam;
 
 mod common {
     pub mod command;
+    pub mod exit;
+    #[allow(dead_code)] // this binary uses only part of it
+    pub mod run;
     pub mod skip;
 }
 
-use aws_cli::{Run, TIMEOUT, aws_argv, run, spawn};
+use aws_cli::{TIMEOUT, aws_argv, run, spawn};
 use common::command::{BIN, tempdir};
+use common::run::Run;
 use iam::{Config, Lost, Outcome, Server};
 use std::path::Path;
 use std::process::Command;

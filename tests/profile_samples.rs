@@ -9,6 +9,13 @@
 //! * lines starting with `#`, and blank lines, are ignored.
 //!
 //! Everything after the two-character prefix is the line, leading spaces included.
+//!
+//! Each retry pattern needs a `+` sample that it matches alone, each abort
+//! pattern a `!` sample, and each `retry_after` pattern a sample from which
+//! it takes a wait that retry-on would read as a duration. That sample is
+//! usually a `-` line: a line that says how long to wait, such as curl's
+//! `< Retry-After: 2`, is not a failure by itself and must not match a retry
+//! pattern.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -17,7 +24,7 @@ use std::time::Duration;
 
 use retry_on::cli::{Layer, Selection};
 use retry_on::config::{self, BUILT_IN_PROFILES, Catalog};
-use retry_on::parse::ToText;
+use retry_on::parse::{FromText, ToText};
 use retry_on::pattern::{PatternLists, PatternSpec, Patterns, Scanner};
 use retry_on::settings::Settings;
 
@@ -64,6 +71,27 @@ fn matches_alone(spec: &PatternSpec, line: &str) -> bool {
     verdict(&one, line).0
 }
 
+/// The wait that the hint pattern `spec` takes from `line`, if it matches
+/// and its capture is a duration, as the retry loop would read it.
+fn hint_in(spec: &PatternSpec, line: &str) -> Option<Duration> {
+    let one = Patterns::compile(
+        &PatternLists {
+            stderr: &[],
+            stdout: &[],
+            abort: &[],
+            hints: std::slice::from_ref(spec),
+        },
+        false,
+    )
+    .unwrap();
+    // Scanned as a retry set is: the hit of a hint set carries its capture.
+    let mut scanner = Scanner::new(one.hints.as_ref(), None);
+    scanner.feed(format!("{line}\n").as_bytes());
+    scanner.finish();
+    let captured = scanner.retry_hit()?.captured.as_deref()?;
+    Duration::from_text(captured).ok()
+}
+
 /// Whether a pattern has a literal run of 3+ characters for the regex
 /// crate's prefilter, so that matching stays fast on long output.
 fn has_literal(pattern: &str) -> bool {
@@ -100,7 +128,7 @@ fn problems(name: &str) -> Vec<String> {
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut errors = Vec::new();
     let mut counts = [0; 3];
-    let mut retried = Vec::new();
+    let (mut retried, mut aborted, mut samples) = (Vec::new(), Vec::new(), Vec::new());
     for (index, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() || raw.starts_with('#') {
             continue;
@@ -125,9 +153,12 @@ fn problems(name: &str) -> Vec<String> {
                 "{at}: wrong for {kind:?} (retry {retry}, abort {abort}): {line}"
             ));
         }
-        if kind == "+ " {
-            retried.push(line.to_string());
+        match kind {
+            "+ " => retried.push(line.to_string()),
+            "! " => aborted.push(line.to_string()),
+            _ => {}
         }
+        samples.push(line.to_string());
     }
     if counts[0] == 0 || counts[1] == 0 {
         errors.push(format!("{name}: needs at least one + and one - sample"));
@@ -138,6 +169,19 @@ fn problems(name: &str) -> Vec<String> {
         }
         if !has_literal(&spec.text) {
             errors.push(format!("{name}: no literal text for the prefilter in {:?}", spec.text));
+        }
+    }
+    for spec in &settings.matching.abort_on {
+        if !aborted.iter().any(|line| matches_alone(spec, line)) {
+            errors.push(format!("{name}: no ! sample for abort pattern {:?}", spec.text));
+        }
+    }
+    for spec in &settings.matching.retry_after {
+        if !samples.iter().any(|line| hint_in(spec, line).is_some()) {
+            errors.push(format!(
+                "{name}: no sample from which retry_after {:?} takes a duration",
+                spec.text
+            ));
         }
     }
     errors

@@ -58,7 +58,21 @@ fn man(command: Command) -> String {
     roff.to_writer(&mut out).expect("writing to a Vec cannot fail");
     man.render_version_section(&mut out)
         .expect("writing to a Vec cannot fail");
-    String::from_utf8(out).expect("roff is UTF-8")
+    ascii(&String::from_utf8(out).expect("roff is UTF-8"))
+}
+
+/// The page with every character outside ASCII (the help's `…`, `·`, `²`)
+/// written as its `\[uXXXX]` escape, which groff and mandoc read: `groff`
+/// alone takes its input for Latin-1, and only `man` runs `preconv` first.
+fn ascii(roff: &str) -> String {
+    let mut out = String::with_capacity(roff.len());
+    for c in roff.chars() {
+        match c.is_ascii() {
+            true => out.push(c),
+            false => out.push_str(&format!("\\[u{:04X}]", u32::from(c))),
+        }
+    }
+    out
 }
 
 /// clap_complete's script for `shell`, with our additions where we have them.
@@ -71,7 +85,7 @@ fn completion(shell: Shell, mut command: Command) -> String {
     match shell {
         Shell::Bash => bash(&script, &options),
         Shell::Zsh => zsh(&script),
-        Shell::Fish => script + &include_str!("generate/retry-on.fish").replace("@VALUED@", &options.fish()),
+        Shell::Fish => fish(&script, &options),
         // Neither shell has a helper to complete another command's words,
         // and clap_complete's scripts for them take no additions.
         _ => script,
@@ -87,16 +101,36 @@ fn bash(script: &str, options: &ValuedOptions) -> String {
         .expect("clap_complete registers a function");
     let ours = include_str!("generate/retry-on.bash")
         .replace("@VALUED@", &options.bash())
+        .replace("@SWITCHES@", &options.switches)
         .replace("@CLAP_FUNCTION@", clap_function);
     format!("{script}{ours}")
 }
 
-/// zsh: `_cmdambivalent` already completes the command (from clap's
-/// ValueHint); the profile names come from our function.
+/// zsh: the profile names come from our function, and the command (which
+/// clap's ValueHint completes with `_cmdambivalent`) goes through ours too,
+/// which drops a `--` that `_arguments` left in front of it.
 fn zsh(script: &str) -> String {
     let (first, rest) = script.split_once('\n').unwrap_or((script, ""));
-    let rest = rest.replace(":NAME:_default'", ":NAME:_retry_on_profiles'");
+    let rest = rest
+        .replace(":NAME:_default'", ":NAME:_retry_on_profiles'")
+        .replace(":_cmdambivalent'", ":_retry_on_command'");
     format!("{first}\n{}{rest}", include_str!("generate/retry-on.zsh"))
+}
+
+/// fish: each of clap_complete's lines applies only while the word being
+/// completed is retry-on's own (fish would offer retry-on's flags among the
+/// command's otherwise), and ours completes profiles and the command.
+fn fish(script: &str, options: &ValuedOptions) -> String {
+    let start = "complete -c retry-on ";
+    let own = format!("{start}-n __retry_on_own ");
+    let script: String = script
+        .split_inclusive('\n')
+        .map(|line| match line.strip_prefix(start) {
+            Some(rest) => format!("{own}{rest}"),
+            None => line.to_string(),
+        })
+        .collect();
+    script + &include_str!("generate/retry-on.fish").replace("@VALUED@", &options.regex())
 }
 
 /// The flags that take a value, which a completion must step over to find
@@ -130,6 +164,7 @@ impl ValuedOptions {
             }
         }
         options.shorts = options.shorts.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        options.switches = options.switches.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         options
     }
 
@@ -142,12 +177,9 @@ impl ValuedOptions {
         patterns.join("|")
     }
 
-    /// Arguments for fish's `__fish_complete_subcommand`: `-p … --pattern …`
-    /// (shorts first: it would take a leading `--word` for its own option).
-    fn fish(&self) -> String {
-        let shorts = self.shorts.chars().map(|c| format!("-{c}"));
-        let all: Vec<String> = shorts.chain(self.longs.iter().cloned()).collect();
-        all.join(" ")
+    /// A regex of the same words: `^(--delay|…|-[Fiqv…]*[pedP…])$`.
+    fn regex(&self) -> String {
+        format!("^({}|-[{}]*[{}])$", self.longs.join("|"), self.switches, self.shorts)
     }
 }
 
@@ -196,6 +228,24 @@ mod tests {
         let zsh = script("complete-zsh");
         assert!(zsh.starts_with("#compdef retry-on\n"), "{zsh}");
         assert_eq!(zsh.matches(":NAME:_retry_on_profiles'").count(), 2, "{zsh}");
-        assert!(zsh.contains("_cmdambivalent"), "{zsh}");
+        assert_eq!(zsh.matches(":_retry_on_command'").count(), 1, "{zsh}");
+        assert!(!zsh.contains(":_cmdambivalent'"), "{zsh}");
+    }
+
+    #[test]
+    fn fish_offers_retry_on_s_own_completions_only_for_its_own_words() {
+        let fish = script("complete-fish");
+        let (clap, ours) = fish.split_once("# Added by retry-on").unwrap();
+        assert!(ours.contains("complete -c retry-on -n __retry_on_own -s P"), "{ours}");
+        for line in clap.lines().filter(|l| l.starts_with("complete -c retry-on ")) {
+            assert!(line.starts_with("complete -c retry-on -n __retry_on_own "), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_man_page_is_ascii() {
+        let man = script("man");
+        assert!(man.is_ascii(), "{man}");
+        assert!(man.contains("d, d, d\\[u2026]"), "{man}");
     }
 }

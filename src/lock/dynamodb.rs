@@ -9,24 +9,31 @@
 //! next writer takes it. The SDK's standard retry mode retries throttling
 //! and transient errors; anything else is retry-on's own failure.
 
+mod failure;
+mod holding;
+
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use super::LeaseOptions;
+pub use holding::Holding;
+use holding::Item;
+
+use super::{Holder, LeaseOptions};
 use crate::error::Error;
 
 /// The partition key of the table.
 const KEY: &str = "lock_key";
+/// The most bytes DynamoDB takes in a partition key.
+const LONGEST_KEY: usize = 2048;
 /// The first wait between two tries at a busy lease, and the cap.
 const FIRST_POLL: Duration = Duration::from_millis(100);
 const LAST_POLL: Duration = Duration::from_secs(2);
@@ -40,16 +47,8 @@ pub struct Lease {
     key: String,
     options: LeaseOptions,
     host: String,
-}
-
-/// A lease taken: renewed in the background until released.
-pub struct Holding {
-    client: Client,
-    table: String,
-    key: String,
-    token: String,
-    renewer: JoinHandle<()>,
-    lost: watch::Receiver<bool>,
+    /// Whether any request got an answer, even an error.
+    answered: AtomicBool,
 }
 
 impl Lease {
@@ -58,17 +57,19 @@ impl Lease {
     /// `AWS_ENDPOINT_URL(_DYNAMODB)` is honoured. Nothing is sent yet.
     pub async fn open(table: &str, key: &str, options: LeaseOptions) -> Result<Lease, Error> {
         let name = format!("dynamodb://{table}/{key}");
-        if options.lease < Duration::from_millis(300) {
+        // `--lock-lease` and `lock_lease` are at least parse::SHORTEST_LEASE.
+        if key.len() > LONGEST_KEY {
+            let start: String = key.chars().take(40).collect();
             return Err(Error::Usage(format!(
-                "lock lease {} (--lock-lease, or lock_lease in a config file) is too short: \
-                 a lease must last at least 300ms",
-                crate::parse::show_duration(options.lease)
+                "--lock dynamodb://{table}/{start}…: KEY is {} bytes, and DynamoDB takes at most \
+                 {LONGEST_KEY} in a partition key",
+                key.len()
             )));
         }
         // Bounds on one request, so that a silent endpoint cannot hold a run forever.
         let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(10))
+            .connect_timeout(failure::CONNECT_WITHIN)
+            .operation_attempt_timeout(failure::REQUEST_WITHIN)
             .build();
         let config = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts)
@@ -91,6 +92,7 @@ impl Lease {
             key: key.to_string(),
             options,
             host,
+            answered: AtomicBool::new(false),
         })
     }
 
@@ -98,18 +100,30 @@ impl Lease {
         format!("dynamodb://{}/{}", self.table, self.key)
     }
 
-    fn fail(&self, error: impl std::error::Error) -> Error {
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Notes whether the service answered, and passes the result on.
+    fn heard<T, E, R>(&self, result: Result<T, SdkError<E, R>>) -> Result<T, SdkError<E, R>> {
+        if failure::answered(&result) {
+            self.answered.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn fail(&self, message: String) -> Error {
         Error::LockService {
             lock: self.name(),
-            message: DisplayErrorContext(error).to_string(),
+            message,
         }
     }
 
     /// One try: `Ok(holding)`, or `Err(holder)` while someone else holds it.
-    pub async fn try_take(&self) -> Result<Result<Holding, Option<String>>, Error> {
-        let token = format!("{:032x}", fastrand::u128(..));
+    pub async fn try_take(&self) -> Result<Result<Holding, Holder>, Error> {
+        let token = new_token();
         match self.put(&token).await {
-            Ok(()) => Ok(Ok(self.hold(token))),
+            Ok(expires_at) => Ok(Ok(self.hold(token, expires_at))),
             Err(Put::Busy) => Ok(Err(self.holder().await?)),
             Err(Put::NoTable) if self.options.create_table => {
                 self.create_table().await?;
@@ -127,9 +141,9 @@ impl Lease {
             let jittered = poll.mul_f64(0.5 + fastrand::f64() / 2.0);
             tokio::time::sleep(jittered).await;
             poll = (poll * 2).min(LAST_POLL);
-            let token = format!("{:032x}", fastrand::u128(..));
+            let token = new_token();
             match self.put(&token).await {
-                Ok(()) => return Ok(self.hold(token)),
+                Ok(expires_at) => return Ok(self.hold(token, expires_at)),
                 Err(Put::Busy) => {}
                 Err(Put::NoTable) => return Err(self.no_table()),
                 Err(Put::Failed(error)) => return Err(error),
@@ -137,8 +151,11 @@ impl Lease {
         }
     }
 
-    /// The conditional `PutItem` that takes the lease.
-    async fn put(&self, token: &str) -> Result<(), Put> {
+    /// The conditional `PutItem` that takes the lease: the item is absent,
+    /// its lease expired, or it has no expiry that is a number (no lease
+    /// retry-on wrote, which would otherwise be waited on for ever). `Ok`
+    /// with the expiry written.
+    async fn put(&self, token: &str) -> Result<i64, Put> {
         let now = epoch_millis();
         let expires = now + self.options.lease.as_millis() as i64;
         let s = |v: &str| AttributeValue::S(v.to_string());
@@ -154,39 +171,45 @@ impl Lease {
             .item("expires_at", n(expires))
             .item("lease_ms", n(self.options.lease.as_millis() as i64))
             .item("command", s(&self.options.command))
-            .condition_expression("attribute_not_exists(#key) OR expires_at < :now")
+            .condition_expression(
+                "attribute_not_exists(#key) OR NOT attribute_type(expires_at, :number) OR expires_at < :now",
+            )
             .expression_attribute_names("#key", KEY)
+            .expression_attribute_values(":number", s("N"))
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
+        match self.heard(result) {
+            Ok(_) => Ok(expires),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_conditional_check_failed_exception() => Err(Put::Busy),
                 Some(se) if se.is_resource_not_found_exception() => Err(Put::NoTable),
-                _ => Err(Put::Failed(self.fail(e))),
+                _ => Err(Put::Failed(self.fail(failure::describe("PutItem", &e)))),
             },
         }
     }
 
     /// Who holds the lease, as its item says, for the line that says retry-on waits.
-    async fn holder(&self) -> Result<Option<String>, Error> {
-        let item = self
+    async fn holder(&self) -> Result<Holder, Error> {
+        let result = self
             .client
             .get_item()
             .table_name(&self.table)
             .key(KEY, AttributeValue::S(self.key.clone()))
             .consistent_read(true)
             .send()
-            .await
-            .map_err(|e| self.fail(e))?
+            .await;
+        let item = self
+            .heard(result)
+            .map_err(|e| self.fail(failure::describe("GetItem", &e)))?
             .item;
-        Ok(item.map(|item| describe_holder(&item)))
+        Ok(item.map_or(Holder::Gone, |item| Holder::Named(describe_holder(&item))))
     }
 
     /// `--lock-create-table`: the table, on-demand. Another writer creating
     /// it at the same time is no error.
     async fn create_table(&self) -> Result<(), Error> {
+        let built = |e: aws_sdk_dynamodb::error::BuildError| self.fail(format!("CreateTable: {e}"));
         let result = self
             .client
             .create_table()
@@ -196,30 +219,32 @@ impl Lease {
                     .attribute_name(KEY)
                     .attribute_type(ScalarAttributeType::S)
                     .build()
-                    .map_err(|e| self.fail(e))?,
+                    .map_err(built)?,
             )
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(KEY)
                     .key_type(KeyType::Hash)
                     .build()
-                    .map_err(|e| self.fail(e))?,
+                    .map_err(built)?,
             )
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await;
-        match result {
-            Err(e) if !e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => Err(self.fail(e)),
+        match self.heard(result) {
+            Err(e) if !e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => {
+                Err(self.fail(failure::describe("CreateTable", &e)))
+            }
             _ => Ok(()),
         }
     }
 
     /// After creating the table: tries until the new table takes items.
-    async fn take_when_ready(&self, token: String) -> Result<Result<Holding, Option<String>>, Error> {
+    async fn take_when_ready(&self, token: String) -> Result<Result<Holding, Holder>, Error> {
         let give_up = tokio::time::Instant::now() + TABLE_READY_WITHIN;
         loop {
             match self.put(&token).await {
-                Ok(()) => return Ok(Ok(self.hold(token))),
+                Ok(expires_at) => return Ok(Ok(self.hold(token, expires_at))),
                 Err(Put::Busy) => return Ok(Err(self.holder().await?)),
                 Err(Put::NoTable) if tokio::time::Instant::now() < give_up => {
                     tokio::time::sleep(Duration::from_secs(1)).await
@@ -231,34 +256,22 @@ impl Lease {
     }
 
     fn no_table(&self) -> Error {
-        Error::LockService {
-            lock: self.name(),
-            message: format!(
-                "DynamoDB table {:?} does not exist; create it (partition key \"lock_key\", a string) \
-                 or pass --lock-create-table",
-                self.table
-            ),
-        }
+        self.fail(format!(
+            "DynamoDB table {:?} does not exist; create it (partition key \"lock_key\", a string) \
+             or pass --lock-create-table",
+            self.table
+        ))
     }
 
     /// Starts renewing the lease just taken.
-    fn hold(&self, token: String) -> Holding {
-        let (lost_tx, lost) = watch::channel(false);
-        let renewal = Renewal {
-            client: self.client.clone(),
-            table: self.table.clone(),
-            key: self.key.clone(),
-            token: token.clone(),
-            lease: self.options.lease,
-        };
-        Holding {
+    fn hold(&self, token: String, expires_at: i64) -> Holding {
+        let item = Item {
             client: self.client.clone(),
             table: self.table.clone(),
             key: self.key.clone(),
             token,
-            renewer: tokio::spawn(renewal.run(lost_tx)),
-            lost,
-        }
+        };
+        Holding::start(item, self.options.lease, expires_at)
     }
 }
 
@@ -269,79 +282,9 @@ enum Put {
     Failed(Error),
 }
 
-/// The background renewal of one lease.
-struct Renewal {
-    client: Client,
-    table: String,
-    key: String,
-    token: String,
-    lease: Duration,
-}
-
-impl Renewal {
-    /// Every third of the lease, pushes its expiry on, while the token is
-    /// still this holder's. Says `lost` when another writer has the lease.
-    /// A renewal that fails otherwise (after the SDK's retries) is tried
-    /// again a third later; if none succeeds the lease runs out, as a dead
-    /// holder's does.
-    async fn run(self, lost: watch::Sender<bool>) {
-        loop {
-            tokio::time::sleep(self.lease / 3).await;
-            let expires = epoch_millis() + self.lease.as_millis() as i64;
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(KEY, AttributeValue::S(self.key.clone()))
-                .update_expression("SET expires_at = :expires")
-                .condition_expression("owner_token = :token")
-                .expression_attribute_values(":expires", AttributeValue::N(expires.to_string()))
-                .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))
-                .send()
-                .await;
-            if let Err(SdkError::ServiceError(e)) = &result
-                && e.err().is_conditional_check_failed_exception()
-            {
-                let _ = lost.send(true);
-                return;
-            }
-        }
-    }
-}
-
-impl Holding {
-    /// Resolves once a renewal has found the lease in another writer's hands.
-    pub async fn lost(&mut self) {
-        if self.lost.wait_for(|lost| *lost).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Stops renewing and deletes the item if it is still this holder's.
-    /// `false` when it was not (lost). Any other failure leaves the lease
-    /// to expire on its own.
-    pub async fn release(self) -> bool {
-        self.renewer.abort();
-        if *self.lost.borrow() {
-            return false;
-        }
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(KEY, AttributeValue::S(self.key.clone()))
-            .condition_expression("owner_token = :token")
-            .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))
-            .send()
-            .await;
-        !matches!(&result, Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception())
-    }
-}
-
-impl Drop for Holding {
-    fn drop(&mut self) {
-        self.renewer.abort();
-    }
+/// A random owner token, new for each lease taken.
+fn new_token() -> String {
+    format!("{:032x}", fastrand::u128(..))
 }
 
 fn epoch_millis() -> i64 {
@@ -356,13 +299,15 @@ fn describe_holder(item: &HashMap<String, AttributeValue>) -> String {
         Some(AttributeValue::S(s) | AttributeValue::N(s)) => s.clone(),
         _ => "?".to_string(),
     };
-    let left = text("expires_at")
-        .parse::<i64>()
-        .map(|at| Duration::from_millis((at - epoch_millis()).max(0) as u64));
+    let left = match item.get("expires_at") {
+        Some(AttributeValue::N(at)) => at.parse::<i64>().ok(),
+        _ => None,
+    }
+    .map(|at| Duration::from_millis((at - epoch_millis()).max(0) as u64));
     let expiry = match left {
-        Ok(left) if left.is_zero() => "lease expired".to_string(),
-        Ok(left) => format!("lease expiring in {}", crate::parse::show_duration(left)),
-        Err(_) => "lease expiry unknown".to_string(),
+        Some(left) if left.is_zero() => "lease expired".to_string(),
+        Some(left) => format!("lease expiring in {}", crate::parse::show_duration(left)),
+        None => "no lease expiry in the item: taken as expired".to_string(),
     };
     format!(
         "{} pid {}, running {}, {expiry}",

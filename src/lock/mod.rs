@@ -6,7 +6,7 @@
 mod dynamodb;
 mod file;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::parse::LockTarget;
@@ -20,6 +20,14 @@ pub(crate) struct LeaseOptions {
     pub create_table: bool,
     /// The command line, recorded in the item for whoever waits.
     pub command: String,
+}
+
+/// How to get a build with DynamoDB locks, for the messages of one without.
+pub(crate) const HOW_TO_BUILD_WITH_DYNAMODB: &str = "cargo install --locked --path . --features dynamodb";
+
+/// Whether this build can use `target`: a DynamoDB lock needs the cargo feature.
+pub(crate) fn available(target: &LockTarget) -> bool {
+    matches!(target, LockTarget::File(_)) || cfg!(feature = "dynamodb")
 }
 
 pub(crate) enum Lock {
@@ -38,23 +46,66 @@ pub(crate) enum LockGuard<'a> {
 /// What trying the lock found.
 pub(crate) enum Taken<'a> {
     Got(LockGuard<'a>),
-    /// Someone else holds it: who, where the lock says (a lease does).
-    Busy(Option<String>),
+    Busy(Holder),
+}
+
+/// Who holds a busy lock, as far as retry-on can tell.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // only a lease says these
+#[derive(Clone, Debug)]
+pub(crate) enum Holder {
+    /// A file lock does not say.
+    Unknown,
+    /// What a lease's item says: host, pid, command and expiry.
+    Named(String),
+    /// The lease's item was gone when read: its holder had just given it back.
+    Gone,
+}
+
+/// Why a lock held during an attempt was lost.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // only a lease says these
+#[derive(Clone, Debug)]
+pub(crate) enum Lost {
+    /// A renewal found another writer's token: this retry-on was stalled
+    /// past the expiry, and another writer took the lease.
+    TakenOver,
+    /// No renewal got through within a lease length (`lease`), so another
+    /// writer may take it; `error` is the last failure.
+    NotRenewed { lease: Duration, error: String },
+}
+
+/// How giving the lock back went.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))] // only a lease says these
+pub(crate) enum Released {
+    /// Given back: the next writer may take it at once.
+    Given,
+    /// It was lost before it was given back.
+    Lost(Lost),
+    /// The service refused or failed: the lease stays until it expires.
+    Failed(String),
 }
 
 impl Lock {
     /// Opens the lock: the file (created if missing), or a DynamoDB client
-    /// from the standard credential and region chain.
-    pub(crate) async fn open(target: &LockTarget, options: LeaseOptions) -> Result<Lock, Error> {
+    /// from the standard credential and region chain. `place` says where a
+    /// config file set it, for the message of a build that cannot use it.
+    pub(crate) async fn open(target: &LockTarget, options: LeaseOptions, place: Option<&str>) -> Result<Lock, Error> {
         match target {
             LockTarget::File(path) => file::FileLock::open(path).map(Lock::File),
             #[cfg(feature = "dynamodb")]
-            LockTarget::DynamoDb { table, key } => dynamodb::Lease::open(table, key, options).await.map(Lock::DynamoDb),
+            LockTarget::DynamoDb { table, key } => {
+                let _ = place;
+                dynamodb::Lease::open(table, key, options).await.map(Lock::DynamoDb)
+            }
             #[cfg(not(feature = "dynamodb"))]
             LockTarget::DynamoDb { .. } => {
                 let _ = options;
                 Err(Error::Usage(format!(
-                    "--lock {target}: this retry-on was built without DynamoDB locks (cargo feature \"dynamodb\")"
+                    "{}: this retry-on was built without DynamoDB locks (cargo feature \"dynamodb\"); \
+                     build one with them: {HOW_TO_BUILD_WITH_DYNAMODB}",
+                    match place {
+                        Some(place) => format!("{place}: {target}"),
+                        None => format!("--lock {target}"),
+                    }
                 )))
             }
         }
@@ -69,12 +120,23 @@ impl Lock {
         }
     }
 
+    /// Whether any request to the lock's service got an answer (a file
+    /// always answers): a lock not taken in time may be one whose service
+    /// is silent rather than busy.
+    pub(crate) fn answered(&self) -> bool {
+        match self {
+            Lock::File(_) => true,
+            #[cfg(feature = "dynamodb")]
+            Lock::DynamoDb(lease) => lease.answered(),
+        }
+    }
+
     /// Takes the lock if it is free.
     pub(crate) async fn try_take(&self) -> Result<Taken<'_>, Error> {
         match self {
             Lock::File(lock) => Ok(match lock.try_take()? {
                 Some(guard) => Taken::Got(LockGuard::File(guard)),
-                None => Taken::Busy(None),
+                None => Taken::Busy(Holder::Unknown),
             }),
             #[cfg(feature = "dynamodb")]
             Lock::DynamoDb(lease) => Ok(match lease.try_take().await? {
@@ -97,8 +159,8 @@ impl Lock {
 
 impl LockGuard<'_> {
     /// Resolves when the lock is known to be lost (a lease that another
-    /// writer took); never for a file lock.
-    pub(crate) async fn lost(&mut self) {
+    /// writer took, or that could not be renewed in time); never for a file lock.
+    pub(crate) async fn lost(&mut self) -> Lost {
         match self {
             LockGuard::File(_) => std::future::pending().await,
             #[cfg(feature = "dynamodb")]
@@ -106,12 +168,22 @@ impl LockGuard<'_> {
         }
     }
 
-    /// Releases the lock. `false` when it turned out to be lost already.
-    pub(crate) async fn release(self) -> bool {
+    /// When the lock frees itself if it is not released: a lease's expiry
+    /// as last renewed; `None` for a file lock, which never outlives retry-on.
+    pub(crate) fn expires(&self) -> Option<SystemTime> {
+        match self {
+            LockGuard::File(_) => None,
+            #[cfg(feature = "dynamodb")]
+            LockGuard::DynamoDb(holding) => Some(holding.expires()),
+        }
+    }
+
+    /// Releases the lock. The caller bounds the time it may take.
+    pub(crate) async fn release(self) -> Released {
         match self {
             LockGuard::File(guard) => {
                 drop(guard);
-                true
+                Released::Given
             }
             #[cfg(feature = "dynamodb")]
             LockGuard::DynamoDb(holding) => holding.release().await,

@@ -46,15 +46,28 @@ struct Run<'a> {
 pub(crate) async fn retry(
     settings: &Settings,
     patterns: &Patterns,
-    lock: Option<&Lock>,
     child_signals: ChildSignals,
 ) -> Result<Exit, Error> {
     let schedule = &settings.schedule;
+    // The deadline counts from here: opening the lock is part of the run.
+    let deadline = schedule.max_time.map(|t| Instant::now() + t);
+    let reporter = Reporter::new(&settings.output, schedule.attempts);
+    let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
+    let lock = match &settings.process.lock {
+        Some(target) => match locking::open_lock(settings, target, deadline, &reporter, &mut signals).await? {
+            Ok(lock) => Some(lock),
+            Err(exit) => {
+                reporter.finish(exit);
+                return Ok(exit);
+            }
+        },
+        None => None,
+    };
     let run = Run {
         settings,
         patterns,
-        lock,
-        reporter: Reporter::new(&settings.output, schedule.attempts),
+        lock: lock.as_ref(),
+        reporter,
         rules: Rules {
             has_conditions: patterns.stderr.is_some()
                 || patterns.stdout.is_some()
@@ -68,12 +81,11 @@ pub(crate) async fn retry(
         } else {
             Terminal::find()
         },
-        deadline: schedule.max_time.map(|t| Instant::now() + t),
+        deadline,
         child_signals,
         leftovers: Leftovers::default(),
         pass_stderr: json_lines_need_passing(settings),
     };
-    let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
     let exit = match run.go(&mut signals).await {
         Ok(exit) => exit,
         // A failure of retry-on's own during the run ends it like any
@@ -193,13 +205,25 @@ impl Run<'_> {
         };
         self.reporter.attempt_started(number, &settings.command);
         let began = Instant::now();
-        let ended = self.run_holding(&attempt, signals, guard).await?;
+        let (ended, held) = self.run_holding(&attempt, signals, guard).await;
+        let took = began.elapsed();
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(error) => {
+                // The error ends the run whatever the release says, or a signal during it.
+                self.give_back(number, held, signals).await;
+                return Err(error);
+            }
+        };
 
         let (wait, asked) = self.wait_after(number, &ended.outcome, scheduled);
         let remaining = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let verdict = policy::decide(&self.rules, &ended.outcome, number, wait, remaining);
-        self.reporter
-            .attempt_ended(number, &ended.outcome, &verdict, began.elapsed());
+        self.reporter.attempt_ended(number, &ended.outcome, &verdict, took);
+        if let Some(signal) = self.give_back(number, held, signals).await {
+            let exit = self.write_held(number, ended.held.as_ref());
+            return Ok(Step::Done(exit.unwrap_or(Exit::Signal(signal))));
+        }
         match verdict {
             Verdict::Retry(reason) => Ok(Step::Retry(Box::new(Retry {
                 outcome: ended.outcome,

@@ -1,29 +1,19 @@
 //! retry-on on a pseudo-terminal of its own, from script(1).
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use super::child::Lines;
 use super::command::{BIN, isolated};
-use super::skip::available_or_skip;
+use super::skip::{available_or_skip, on_path};
 
 /// The switch that makes a missing script(1) or bash a failure.
 const REQUIRE: &str = "RETRY_ON_REQUIRE_SCRIPT";
 
-/// Whether `program --version` runs and succeeds.
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
 /// Whether an interactive bash is there to drive job control; see [`available_or_skip`].
 pub fn have_bash() -> bool {
     available_or_skip(
-        installed("bash"),
+        on_path("bash").is_some(),
         REQUIRE,
         "the job-control terminal test",
         "bash is not installed",
@@ -39,7 +29,7 @@ pub fn have_bash() -> bool {
 /// is skipped; see [`available_or_skip`].
 pub fn start_script(shell_line: &str) -> Option<(Child, Lines)> {
     let have_script = available_or_skip(
-        installed("script"),
+        on_path("script").is_some(),
         REQUIRE,
         "the terminal tests",
         "script(1) is not installed",

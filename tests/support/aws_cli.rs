@@ -1,17 +1,17 @@
 //! The real AWS CLI against the local IAM endpoint (`iam.rs`), for the
 //! end-to-end tests: finding `aws` (or skipping), its environment, and
 //! running it (alone, or through retry-on) with a watchdog.
-#![allow(dead_code)] // each test binary uses its own part
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::common::command::{BIN, isolated};
-use crate::common::skip::available_or_skip;
+use crate::common::run::{Run, describe};
+use crate::common::skip::{available_or_skip, on_path};
 use crate::iam::Server;
 
 /// Per process, and per wait for a file. The AWS CLI takes ~0.8 s to start
@@ -20,21 +20,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(240);
 
 // ------------------------------------------------------------ skipping
 
-fn aws_on_path() -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(path) = std::env::var_os("PATH") else {
-        return false;
-    };
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join("aws"))
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
-}
-
 pub fn have_aws(tests: &str) -> bool {
     available_or_skip(
-        aws_on_path(),
+        on_path("aws").is_some(),
         "RETRY_ON_REQUIRE_AWS",
         tests,
         "the AWS CLI ('aws') is not on PATH",
@@ -90,45 +78,6 @@ pub fn retry_on(srv: &Server, opts: &[&str], args: &[&str]) -> Command {
 
 // ------------------------------------------------------------ running
 
-#[derive(Debug)]
-pub struct Run {
-    pub what: String,
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn code(&self) -> i32 {
-        self.status
-            .code()
-            .unwrap_or_else(|| panic!("{} was killed by a signal: {:?}\n{}", self.what, self.status, self))
-    }
-    pub fn assert_success(&self) {
-        assert!(self.status.success(), "{} failed\n{}", self.what, self);
-    }
-    pub fn stderr_lines_starting(&self, prefix: &str) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with(prefix)).collect()
-    }
-    /// retry-on's `attempt N failed (…); check passed, not retrying` lines.
-    pub fn check_passed_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("retry-on: attempt ") && l.ends_with("; check passed, not retrying"))
-            .collect()
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--- {} ({:?})\n--- stdout:\n{}--- stderr:\n{}---",
-            self.what, self.status, self.stdout, self.stderr
-        )
-    }
-}
-
 /// A started process, waited on by a helper thread; killed after TIMEOUT.
 pub struct Running {
     what: String,
@@ -136,15 +85,6 @@ pub struct Running {
     rx: mpsc::Receiver<std::io::Result<std::process::Output>>,
     deadline: Instant,
     done: Option<std::process::Output>,
-}
-
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
 }
 
 pub fn spawn(cmd: Command) -> Running {

@@ -6,14 +6,12 @@
 //! std only, on top of support/http.rs. Include both:
 //!   #[path = "support/http.rs"] mod http;
 //!   #[path = "support/flaky_http.rs"] mod flaky_http;
-#![allow(dead_code)]
 
 use crate::http::{self, Request, Response};
 use std::time::Duration;
 
 pub struct FlakyHttp {
     server: http::Server,
-    failures: usize,
 }
 
 /// `503 Service Unavailable`, optionally with a `Retry-After: SECONDS` hint.
@@ -28,13 +26,12 @@ pub fn unavailable(retry_after: Option<u32>) -> Response {
 impl FlakyHttp {
     /// Answers the first requests with `failures`, one each, then 200 `body`.
     pub fn start(failures: Vec<Response>, body: &str) -> FlakyHttp {
-        let n = failures.len();
         let body = body.to_string();
         let server = http::Server::start(move |req: &Request| match failures.get(req.seq) {
             Some(r) => r.clone(),
             None => Response::text(200, body.clone()),
         });
-        FlakyHttp { server, failures: n }
+        FlakyHttp { server }
     }
 
     /// `http://127.0.0.1:PORT/PATH`
@@ -47,18 +44,9 @@ impl FlakyHttp {
         self.server.requests().len()
     }
 
-    pub fn requests(&self) -> Vec<Request> {
-        self.server.requests()
-    }
-
     /// The time between each request and the next, as the server saw them.
     pub fn gaps(&self) -> Vec<Duration> {
         let reqs = self.server.requests();
         reqs.windows(2).map(|w| w[1].at.duration_since(w[0].at)).collect()
-    }
-
-    /// How many of the requests so far were answered with a failure.
-    pub fn failed(&self) -> usize {
-        self.hits().min(self.failures)
     }
 }

@@ -9,7 +9,6 @@
 //!
 //! Include it as `#[path = "support/http.rs"] mod http;` (the other support
 //! servers refer to it as `crate::http`).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -31,7 +30,6 @@ pub struct Request {
     pub target: String,
     /// The path alone (origin form), without the query.
     pub path: String,
-    pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -53,6 +51,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Close the connection instead of answering: a lost response.
+    pub hang_up: bool,
 }
 
 impl Response {
@@ -61,6 +61,14 @@ impl Response {
             status,
             headers: vec![("Content-Type".to_string(), content_type.to_string())],
             body: body.into(),
+            hang_up: false,
+        }
+    }
+    /// No answer: the connection is closed without a byte of response.
+    pub fn hang_up() -> Response {
+        Response {
+            hang_up: true,
+            ..Response::text(0, "")
         }
     }
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
@@ -100,8 +108,13 @@ pub struct Server {
 impl Server {
     /// Serves `handler` on 127.0.0.1 and an ephemeral port.
     pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
+        Server::bind(0, handler).expect("bind 127.0.0.1:0")
+    }
+
+    /// Serves `handler` on 127.0.0.1:`port` (0: an ephemeral port).
+    pub fn bind(port: u16, handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             handler: Box::new(handler),
             log: Mutex::new(Vec::new()),
@@ -111,13 +124,12 @@ impl Server {
         let sh = Arc::clone(&shared);
         let acceptor = thread::Builder::new()
             .name("http-accept".into())
-            .spawn(move || accept_loop(listener, sh))
-            .expect("spawn the acceptor");
-        Server {
+            .spawn(move || accept_loop(listener, sh))?;
+        Ok(Server {
             addr,
             shared,
             acceptor: Some(acceptor),
-        }
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -197,6 +209,10 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             drop(log);
             (shared.handler)(&req)
         };
+        if resp.hang_up {
+            let _ = writer.shutdown(Shutdown::Both);
+            return Ok(());
+        }
         write_response(&mut writer, &req, &resp, keep_alive)?;
         if !keep_alive {
             let _ = writer.shutdown(Shutdown::Write);
@@ -250,7 +266,7 @@ fn read_request(r: &mut impl BufRead, w: &mut impl Write) -> io::Result<Option<(
         let (k, v) = l.split_once(':').ok_or_else(|| bad("malformed header"))?;
         headers.push((k.trim().to_string(), v.trim().to_string()));
     }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
     let path = path
         .strip_prefix("http://")
         .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
@@ -261,7 +277,6 @@ fn read_request(r: &mut impl BufRead, w: &mut impl Write) -> io::Result<Option<(
         method: method.to_string(),
         target: target.to_string(),
         path: path.to_string(),
-        query: query.to_string(),
         headers,
         body: Vec::new(),
     };
@@ -319,6 +334,7 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",

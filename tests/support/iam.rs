@@ -1,8 +1,8 @@
 //! A local stand-in for the AWS IAM Query API, good enough for the AWS CLI
 //! (`aws --endpoint-url http://127.0.0.1:PORT iam ...`) and for `curl`.
 //!
-//! std only: one thread accepts, one thread per connection (HTTP/1.1
-//! keep-alive, Content-Length and chunked bodies, `Expect: 100-continue`).
+//! std only, on the tests' HTTP server (support/http.rs: one thread accepts,
+//! one thread per connection, keep-alive, chunked bodies).
 //!
 //! Supported actions: GetUser, UpdateUser, PutUserPolicy, GetUserPolicy,
 //! DeleteUserPolicy, ListUserPolicies, TagUser, UntagUser, ListUserTags,
@@ -22,17 +22,18 @@
 //! Control routes (not IAM): `GET /_counts` (plain text), `GET /_counts.json`
 //! (or `/_counts?format=json`), `POST /_reset`.
 //!
-//! Include it with `#[path = "support/iam.rs"] mod iam;`.
-#![allow(dead_code)]
+//! Include it with `#[path = "support/iam.rs"] mod iam;`, beside
+//! `#[path = "support/http.rs"] mod http;`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http;
 
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -117,10 +118,6 @@ impl Config {
         self.conflict = Conflict::Hold(hold);
         self
     }
-    pub fn deny_user(mut self, user: &str) -> Self {
-        self.deny_users.push(user.to_string());
-        self
-    }
     pub fn deny_action(mut self, action: &str) -> Self {
         self.deny_actions.push(action.to_string());
         self
@@ -188,14 +185,6 @@ impl Counts {
     /// All calls of `action` on `user`, whatever the outcome.
     pub fn calls(&self, user: &str, action: &str) -> u64 {
         self.sum(|u, a, _| u == user && a == action)
-    }
-    /// All calls on `user` with this outcome, whatever the action.
-    pub fn outcome(&self, user: &str, outcome: Outcome) -> u64 {
-        self.sum(|u, _, o| u == user && o == outcome)
-    }
-    /// All calls on `user`.
-    pub fn user_total(&self, user: &str) -> u64 {
-        self.sum(|u, _, _| u == user)
     }
     /// All calls with this outcome on any user.
     pub fn outcome_total(&self, outcome: Outcome) -> u64 {
@@ -279,9 +268,6 @@ pub struct Store<'a> {
 }
 
 impl Store<'_> {
-    pub fn user_path(&self, user: &str) -> Option<String> {
-        self.st.users.get(user).map(|u| u.path.clone())
-    }
     /// What another writer's UpdateUser --new-path would store. False if
     /// there is no such user.
     pub fn set_user_path(&mut self, user: &str, path: &str) -> bool {
@@ -293,13 +279,6 @@ impl Store<'_> {
             None => false,
         }
     }
-    /// Ids of `user`'s access keys, oldest first.
-    pub fn access_key_ids(&self, user: &str) -> Option<Vec<String>> {
-        self.st
-            .users
-            .get(user)
-            .map(|u| u.access_keys.iter().map(|k| k.id.clone()).collect())
-    }
 }
 
 type CallHook = Box<dyn FnMut(&Call, &mut Store<'_>) + Send>;
@@ -307,10 +286,8 @@ type CallHook = Box<dyn FnMut(&Call, &mut Store<'_>) + Send>;
 struct Shared {
     config: Config,
     state: Mutex<State>,
-    stopping: AtomicBool,
     next_id: AtomicU64,
     seed: u64,
-    conns: Mutex<HashMap<u64, TcpStream>>,
     hook: Mutex<Option<CallHook>>,
 }
 
@@ -340,12 +317,11 @@ impl Shared {
     }
 }
 
-/// A running endpoint. Dropping it stops the listener and closes open
-/// connections.
+/// A running endpoint, on the shared HTTP server (support/http.rs).
+/// Dropping it stops the listener and closes open connections.
 pub struct Server {
-    addr: SocketAddr,
+    http: http::Server,
     shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -356,8 +332,6 @@ impl Server {
 
     /// Binds 127.0.0.1:`port` (0 = ephemeral).
     pub fn bind(config: Config, port: u16) -> io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", port))?;
-        let addr = listener.local_addr()?;
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -366,40 +340,27 @@ impl Server {
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(State::default()),
-            stopping: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             seed,
-            conns: Mutex::new(HashMap::new()),
             hook: Mutex::new(None),
         });
         shared.reset();
-        let sh = Arc::clone(&shared);
-        let acceptor = thread::Builder::new()
-            .name("iam-accept".into())
-            .spawn(move || accept_loop(listener, sh))?;
-        Ok(Server {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        })
+        let routes = Arc::clone(&shared);
+        let http = http::Server::bind(port, move |req| route(&routes, req).into_http())?;
+        Ok(Server { http, shared })
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.http.port()
     }
 
     /// `http://127.0.0.1:PORT`, for `aws --endpoint-url`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.addr.port())
+        self.http.url()
     }
 
     pub fn counts(&self) -> Counts {
         self.shared.lock().counts.clone()
-    }
-
-    /// Every call so far, in order.
-    pub fn calls(&self) -> Vec<Call> {
-        self.shared.lock().log.clone()
     }
 
     /// The PolicyDocument of every PutUserPolicy call on `user` (whatever its
@@ -428,19 +389,6 @@ impl Server {
             .and_then(|u| u.policies.get(policy).cloned())
     }
 
-    pub fn user_tags(&self, user: &str) -> Option<Vec<(String, String)>> {
-        self.shared.lock().users.get(user).map(|u| u.tags.clone())
-    }
-
-    /// Sets `user`'s path directly, as another writer would have; false if
-    /// there is no such user. Not counted as a call.
-    pub fn set_user_path(&self, user: &str, path: &str) -> bool {
-        Store {
-            st: &mut self.shared.lock(),
-        }
-        .set_user_path(user, path)
-    }
-
     /// `user`'s access keys, oldest first; `None` if unknown.
     pub fn access_keys(&self, user: &str) -> Option<Vec<AccessKey>> {
         self.shared.lock().users.get(user).map(|u| u.access_keys.clone())
@@ -454,71 +402,10 @@ impl Server {
     pub fn on_call(&self, f: impl FnMut(&Call, &mut Store<'_>) + Send + 'static) {
         *self.shared.hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(f));
     }
-
-    /// Forget all counts and calls and restore the initial users.
-    pub fn reset(&self) {
-        self.shared.reset();
-    }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the acceptor.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.acceptor.take() {
-            let _ = h.join();
-        }
-        let conns = std::mem::take(&mut *self.shared.conns.lock().unwrap_or_else(|e| e.into_inner()));
-        for (_, c) in conns {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut conn_id = 0u64;
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else { continue };
-        conn_id += 1;
-        let id = conn_id;
-        if let Ok(c) = stream.try_clone() {
-            shared.conns.lock().unwrap_or_else(|e| e.into_inner()).insert(id, c);
-        }
-        let sh = Arc::clone(&shared);
-        let spawned = thread::Builder::new().name("iam-conn".into()).spawn(move || {
-            let _ = serve_connection(stream, &sh);
-            sh.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        });
-        if spawned.is_err() {
-            shared.conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        }
-    }
-}
-
-// ---------------------------------------------------------------- HTTP
-
-struct Request {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    keep_alive: bool,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Response {
+/// What the IAM routes answer, before it becomes an HTTP response.
+struct Answer {
     status: u16,
     content_type: &'static str,
     body: String,
@@ -527,177 +414,23 @@ struct Response {
     close: bool,
 }
 
-const MAX_LINE: usize = 64 * 1024;
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
-fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    loop {
-        let req = match read_request(&mut reader, &mut writer) {
-            Ok(Some(r)) => r,
-            Ok(None) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                let resp = Response {
-                    status: 400,
-                    content_type: "text/plain",
-                    body: format!("bad request: {e}\n"),
-                    request_id: None,
-                    close: false,
-                };
-                write_response(&mut writer, &resp, false)?;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let resp = route(shared, &req);
-        if resp.close {
+impl Answer {
+    fn into_http(self) -> http::Response {
+        if self.close {
             // The write is stored; the client gets no byte of an answer.
-            let _ = writer.shutdown(Shutdown::Both);
-            return Ok(());
+            return http::Response::hang_up();
         }
-        write_response(&mut writer, &resp, req.keep_alive)?;
-        if !req.keep_alive {
-            let _ = writer.shutdown(Shutdown::Write);
-            return Ok(());
+        let response = http::Response::new(self.status, self.content_type, self.body);
+        match self.request_id {
+            Some(id) => response.with_header("x-amzn-RequestId", &id),
+            None => response,
         }
     }
-}
-
-fn bad(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
-}
-
-fn read_line(r: &mut impl BufRead) -> io::Result<Option<String>> {
-    let mut buf = Vec::new();
-    let n = r.by_ref().take(MAX_LINE as u64).read_until(b'\n', &mut buf)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if buf.last() != Some(&b'\n') {
-        return Err(bad("line too long or truncated"));
-    }
-    while matches!(buf.last(), Some(b'\n' | b'\r')) {
-        buf.pop();
-    }
-    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
-}
-
-/// `Ok(None)` on a clean EOF between requests.
-fn read_request(r: &mut impl BufRead, w: &mut impl Write) -> io::Result<Option<Request>> {
-    // Tolerate stray blank lines between requests (RFC 9112 2.2).
-    let line = loop {
-        match read_line(r)? {
-            None => return Ok(None),
-            Some(l) if l.is_empty() => continue,
-            Some(l) => break l,
-        }
-    };
-    let mut parts = line.split_whitespace();
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad("malformed request line"));
-    };
-    let mut headers = Vec::new();
-    loop {
-        let l = read_line(r)?.ok_or_else(|| bad("eof in headers"))?;
-        if l.is_empty() {
-            break;
-        }
-        let (k, v) = l.split_once(':').ok_or_else(|| bad("malformed header"))?;
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    let mut req = Request {
-        method: method.to_string(),
-        target: target.to_string(),
-        headers,
-        body: Vec::new(),
-        keep_alive: false,
-    };
-    let conn = req.header("connection").unwrap_or("").to_ascii_lowercase();
-    req.keep_alive = if version.eq_ignore_ascii_case("HTTP/1.0") {
-        conn.contains("keep-alive")
-    } else {
-        !conn.contains("close")
-    };
-    if req
-        .header("expect")
-        .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
-    {
-        w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-        w.flush()?;
-    }
-    let chunked = req
-        .header("transfer-encoding")
-        .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        loop {
-            let size_line = read_line(r)?.ok_or_else(|| bad("eof in chunk size"))?;
-            let hex = size_line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(hex, 16).map_err(|_| bad("bad chunk size"))?;
-            if req.body.len() + size > MAX_BODY {
-                return Err(bad("body too large"));
-            }
-            if size == 0 {
-                // Trailers, then the blank line.
-                while !read_line(r)?.ok_or_else(|| bad("eof in trailers"))?.is_empty() {}
-                break;
-            }
-            let start = req.body.len();
-            req.body.resize(start + size, 0);
-            r.read_exact(&mut req.body[start..])?;
-            let crlf = read_line(r)?.ok_or_else(|| bad("eof after chunk"))?;
-            if !crlf.is_empty() {
-                return Err(bad("missing CRLF after chunk"));
-            }
-        }
-    } else if let Some(cl) = req.header("content-length") {
-        let n: usize = cl.parse().map_err(|_| bad("bad content-length"))?;
-        if n > MAX_BODY {
-            return Err(bad("body too large"));
-        }
-        req.body.resize(n, 0);
-        r.read_exact(&mut req.body)?;
-    }
-    Ok(Some(req))
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        500 => "Internal Server Error",
-        _ => "Unknown",
-    }
-}
-
-fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> io::Result<()> {
-    let mut out = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.content_type,
-        resp.body.len()
-    );
-    if let Some(id) = &resp.request_id {
-        let _ = write!(out, "x-amzn-RequestId: {id}\r\n");
-    }
-    if !keep_alive {
-        out.push_str("Connection: close\r\n");
-    }
-    out.push_str("\r\n");
-    out.push_str(&resp.body);
-    w.write_all(out.as_bytes())?;
-    w.flush()
 }
 
 // ---------------------------------------------------------------- routing
 
-fn route(shared: &Shared, req: &Request) -> Response {
+fn route(shared: &Shared, req: &http::Request) -> Answer {
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
     // Absolute-form targets (`http://host/path`) and doubled slashes.
     let path = path
@@ -713,7 +446,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
                     .any(|(k, v)| k == "format" && v == "json");
             let st = shared.lock();
             if json {
-                Response {
+                Answer {
                     status: 200,
                     content_type: "application/json",
                     body: counts_json(&st),
@@ -721,7 +454,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
                     close: false,
                 }
             } else {
-                Response {
+                Answer {
                     status: 200,
                     content_type: "text/plain",
                     body: counts_text(&st),
@@ -732,7 +465,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
         }
         "/_reset" => {
             shared.reset();
-            Response {
+            Answer {
                 status: 200,
                 content_type: "text/plain",
                 body: "reset\n".into(),
@@ -746,7 +479,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
             params.extend(parse_form(query.as_bytes()));
             iam(shared, params)
         }
-        _ => Response {
+        _ => Answer {
             status: 405,
             content_type: "text/plain",
             body: "use POST for IAM actions, GET /_counts for counts\n".into(),
@@ -951,16 +684,16 @@ fn missing_parameter(field: &str) -> String {
     )
 }
 
-fn missing_response(shared: &Shared, field: &str) -> (Outcome, Response) {
+fn missing_response(shared: &Shared, field: &str) -> (Outcome, Answer) {
     (
         Outcome::Invalid,
         error_response(shared, 400, "Sender", "ValidationError", &missing_parameter(field)),
     )
 }
 
-fn error_response(shared: &Shared, status: u16, typ: &str, code: &str, msg: &str) -> Response {
+fn error_response(shared: &Shared, status: u16, typ: &str, code: &str, msg: &str) -> Answer {
     let id = shared.request_id();
-    Response {
+    Answer {
         status,
         content_type: "text/xml",
         body: format!(
@@ -972,12 +705,12 @@ fn error_response(shared: &Shared, status: u16, typ: &str, code: &str, msg: &str
     }
 }
 
-fn ok_response(shared: &Shared, action: &str, result: Option<String>) -> Response {
+fn ok_response(shared: &Shared, action: &str, result: Option<String>) -> Answer {
     let id = shared.request_id();
     let result = result
         .map(|r| format!("  <{action}Result>\n{r}  </{action}Result>\n"))
         .unwrap_or_default();
-    Response {
+    Answer {
         status: 200,
         content_type: "text/xml",
         body: format!(
@@ -1026,7 +759,7 @@ fn user_xml(name: &str, u: &User) -> String {
     )
 }
 
-fn iam(shared: &Shared, params: Vec<(String, String)>) -> Response {
+fn iam(shared: &Shared, params: Vec<(String, String)>) -> Answer {
     let action = param(&params, "Action").unwrap_or("").to_string();
     let user = param(&params, "UserName").map(str::to_string);
     let counted_user = user.clone().unwrap_or_else(|| "-".to_string());
@@ -1044,7 +777,7 @@ fn iam(shared: &Shared, params: Vec<(String, String)>) -> Response {
         u.lost_responses += 1;
         outcome = Outcome::Lost;
         resp = match lose.how {
-            Lost::Close => Response {
+            Lost::Close => Answer {
                 status: 0,
                 content_type: "text/plain",
                 body: String::new(),
@@ -1074,7 +807,7 @@ fn iam(shared: &Shared, params: Vec<(String, String)>) -> Response {
     resp
 }
 
-fn decide(shared: &Shared, action: &str, user: Option<&str>, params: &[(String, String)]) -> (Outcome, Response) {
+fn decide(shared: &Shared, action: &str, user: Option<&str>, params: &[(String, String)]) -> (Outcome, Answer) {
     let modifying = MODIFY_ACTIONS.contains(&action);
     if !modifying && !READ_ACTIONS.contains(&action) {
         let msg = if action.is_empty() {
@@ -1319,13 +1052,7 @@ fn lower_first(s: &str) -> String {
     }
 }
 
-fn read_action(
-    shared: &Shared,
-    action: &str,
-    user: &str,
-    u: &User,
-    params: &[(String, String)],
-) -> (Outcome, Response) {
+fn read_action(shared: &Shared, action: &str, user: &str, u: &User, params: &[(String, String)]) -> (Outcome, Answer) {
     let result = match action {
         "GetUser" => user_xml(user, u),
         "GetUserPolicy" => {

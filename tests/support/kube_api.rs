@@ -11,7 +11,6 @@
 //! std only, on top of support/http.rs. Include both:
 //!   #[path = "support/http.rs"] mod http;
 //!   #[path = "support/kube_api.rs"] mod kube_api;
-#![allow(dead_code)]
 
 use crate::http::{self, Request, Response};
 use std::collections::BTreeMap;
@@ -64,7 +63,6 @@ struct State {
 
 pub struct KubeApi {
     server: http::Server,
-    config: Config,
     state: Arc<Mutex<State>>,
 }
 
@@ -77,7 +75,7 @@ impl KubeApi {
         }));
         let (cfg, st) = (config.clone(), Arc::clone(&state));
         let server = http::Server::start(move |req| route(&cfg, &st, req));
-        KubeApi { server, config, state }
+        KubeApi { server, state }
     }
 
     /// `http://127.0.0.1:PORT`, for `kubectl --server`.
@@ -87,11 +85,6 @@ impl KubeApi {
 
     pub fn server(&self) -> &http::Server {
         &self.server
-    }
-
-    /// The ConfigMap's path, `/api/v1/namespaces/NS/configmaps/NAME`.
-    pub fn object_path(&self) -> String {
-        object_path(&self.config)
     }
 
     /// Outcomes of the ConfigMap's PATCHes, in order.

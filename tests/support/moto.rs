@@ -6,9 +6,10 @@
 //!
 //! Without `moto_server` on PATH, [`Moto::start`] prints one `skipped: ...`
 //! line and returns `None`, unless RETRY_ON_REQUIRE_MOTO=1, when it panics.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
+
+use crate::common::skip::{available_or_skip, on_path};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,13 +30,7 @@ pub fn free_port() -> u16 {
 
 /// The directory on PATH with `moto_server` (and its venv's `python`).
 fn moto_dir() -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find(|dir| {
-        std::fs::metadata(dir.join("moto_server"))
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
+    on_path("moto_server").and_then(|p| p.parent().map(|dir| dir.to_path_buf()))
 }
 
 /// Dummy credentials and a region for the AWS SDK (and CLI), no profiles
@@ -55,23 +50,15 @@ pub fn aws_env(cmd: &mut Command, endpoint: &str) {
 impl Moto {
     /// Starts moto and waits until it answers HTTP (polling, no fixed sleep).
     pub fn start() -> Option<Moto> {
-        let Some(dir) = moto_dir() else {
-            if std::env::var("RETRY_ON_REQUIRE_MOTO").as_deref() == Ok("1") {
-                panic!(
-                    "RETRY_ON_REQUIRE_MOTO=1 but moto's server ('moto_server') is not on PATH; \
-                     run `bash .ci/install-moto` and put the directory it prints first on PATH"
-                );
-            }
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipped: the DynamoDB lock tests: 'moto_server' is not on PATH; install it \
-                     (bash .ci/install-moto) or set RETRY_ON_REQUIRE_MOTO=1 to make this a failure"
-                );
-            });
-            return None;
-        };
+        let dir = moto_dir();
+        let found = available_or_skip(
+            dir.is_some(),
+            "RETRY_ON_REQUIRE_MOTO",
+            "the DynamoDB lock tests",
+            "moto's server ('moto_server') is not on PATH",
+            "install it (bash .ci/install-moto) and put the directory it prints first on PATH",
+        );
+        let dir = dir.filter(|_| found)?;
         let python = dir.join("python");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_atomic.py");
         // The port is free when chosen; another process may take it before
@@ -123,13 +110,37 @@ impl Moto {
             && reply.starts_with(b"HTTP/1.")
     }
 
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
-    /// Points `cmd` (retry-on) at this moto, with dummy credentials.
-    pub fn env(&self, cmd: &mut Command) {
-        aws_env(cmd, &self.url());
+    /// Sends one DynamoDB request (`CreateTable`, `GetItem`, …, with its JSON
+    /// body) straight to moto, as the test's own view of the table; returns
+    /// the JSON answer. moto checks no signature, only the scope.
+    pub fn call(&self, operation: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to moto");
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             X-Amz-Target: DynamoDB_20120810.{operation}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/dynamodb/aws4_request, \
+             SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send to moto");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("read moto's answer");
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 200"),
+            "moto refused {operation} {body}: {reply}"
+        );
+        body.to_string()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 }
 

@@ -7,7 +7,6 @@
 //! std only, on top of support/http.rs. Include both:
 //!   #[path = "support/http.rs"] mod http;
 //!   #[path = "support/npm_registry.rs"] mod npm_registry;
-#![allow(dead_code)]
 
 use crate::http::{self, Request, Response};
 use std::sync::Arc;
@@ -46,14 +45,13 @@ impl Default for Config {
 
 pub struct Registry {
     server: http::Server,
-    config: Config,
     packuments: Arc<AtomicUsize>,
 }
 
 impl Registry {
     pub fn start(config: Config) -> Registry {
         let packuments = Arc::new(AtomicUsize::new(0));
-        let (cfg, count) = (config.clone(), Arc::clone(&packuments));
+        let (cfg, count) = (config, Arc::clone(&packuments));
         let server = http::Server::start(move |req: &Request| {
             let port = req
                 .header("host")
@@ -69,11 +67,7 @@ impl Registry {
             }
             Response::json(404, r#"{"error":"Not found"}"#)
         });
-        Registry {
-            server,
-            config,
-            packuments,
-        }
+        Registry { server, packuments }
     }
 
     /// `http://127.0.0.1:PORT`, for `npm --registry`.

@@ -1,8 +1,10 @@
 //! The man page's sections after the options, which the clap definition
-//! cannot give: exit status, signals, files, environment and examples.
-//! They say what the README says, shorter.
+//! cannot give: exit status, signals, files and environment, which say what
+//! the README says, shorter, and the examples of `--help`.
 
 use clap_mangen::roff::{Roff, bold, roman};
+
+use crate::cli::EXAMPLES;
 
 /// One piece of a section.
 enum Block {
@@ -48,7 +50,12 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "XDG_CONFIG_HOME",
-        "retry-on/config.toml under it is second in the search order (see FILES).",
+        "retry-on/config.toml under it is second in the search order (see FILES), when it is an \
+         absolute path; a relative one is ignored.",
+    ),
+    (
+        "HOME",
+        ".config/retry-on/config.toml under it is third in the search order (see FILES).",
     ),
     (
         "GITHUB_ACTIONS",
@@ -60,14 +67,23 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 const EXIT_STATUS: &[Block] = &[
     Text("retry-on follows GNU timeout's conventions."),
     Item("N", "The exit code of the last attempt, normally."),
+    Item(
+        "0",
+        "--check passed: the desired state already holds, and the command was not run again.",
+    ),
     Item("124", "The last attempt was stopped by --timeout or --max-time."),
     Item(
         "125",
-        "retry-on itself failed: a bad flag, regex, duration or configuration file, or a lock \
-         file that cannot be opened or taken in time. The message names the bad value and where it was.",
+        "retry-on itself failed: a bad flag, regex, duration or configuration file; a lock file \
+         that cannot be opened or taken in time; a DynamoDB lock that fails (access denied, no \
+         region, missing table, unreachable endpoint); a hook that cannot be started. The message \
+         names the bad value and where it was (for a configuration file: the file, line, column and key).",
     ),
     Item("126", "The command was found but cannot be executed."),
-    Item("127", "The command was not found."),
+    Item(
+        "127",
+        "The command was not found, or the interpreter its #! line names; the message says which file.",
+    ),
     Item(
         "128+N",
         "The command was killed by signal N: retry-on kills itself with the same signal (core \
@@ -75,11 +91,19 @@ const EXIT_STATUS: &[Block] = &[
     ),
 ];
 
+/// `signals::ENDING` without SIGINT, which has an item of its own.
+const FORWARDED: &str =
+    "SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU, SIGIO, SIGPWR, SIGSTKFLT";
+
 const SIGNALS: &[Block] = &[
     Text(
         "Each attempt runs in its own process group. When --timeout or --max-time runs out, \
          retry-on sends --kill-signal to the whole group, then CONT, and KILL to the group \
          --kill-after later if anything in it is still alive.",
+    ),
+    Text(
+        "retry-on handles every signal that would end it and can be caught, as below. A signal \
+         that retry-on's parent made it ignore stays ignored, as it would for the command alone.",
     ),
     Item(
         "SIGINT",
@@ -88,10 +112,17 @@ const SIGNALS: &[Block] = &[
          if killed by SIGINT (130). A second SIGINT kills the group at once.",
     ),
     Item(
-        "SIGTERM, SIGHUP, SIGQUIT",
-        "Forwarded to the running attempt's process group; no further attempts. retry-on exits \
-         with the command's own status: 128+N if it died of the signal, or its exit code if it \
-         handled the signal and exited. During a wait, retry-on exits at once as if killed by the signal.",
+        FORWARDED,
+        "Forwarded to the running attempt's (or hook's) process group; no further attempts or \
+         hooks. retry-on exits with the command's own status: 128+N if it died of the signal, or \
+         its exit code if it handled the signal and exited. During a wait, retry-on exits at once \
+         as if killed by the signal.",
+    ),
+    Text(
+        "SIGKILL cannot be caught: the command itself is then killed with retry-on (on Linux), \
+         but what the command started is not, and runs on until it ends by itself; so does \
+         everything if retry-on is killed by a realtime signal, which it does not catch. A --lock \
+         is released when retry-on dies, whatever killed it.",
     ),
 ];
 
@@ -100,14 +131,28 @@ const FILES: &[Block] = &[
         "The user's configuration file is the first of these that exists, unless --config names \
          one or --no-config is given:",
     ),
-    Item("1.", "$RETRY_ON_CONFIG"),
-    Item("2.", "$XDG_CONFIG_HOME/retry-on/config.toml"),
+    Item(
+        "1.",
+        "$RETRY_ON_CONFIG (when set, the file it names must be readable: a missing file, a \
+         directory or a device is an error, 125)",
+    ),
+    Item(
+        "2.",
+        "$XDG_CONFIG_HOME/retry-on/config.toml (an absolute XDG_CONFIG_HOME only, as the XDG spec says)",
+    ),
     Item("3.", "~/.config/retry-on/config.toml"),
+    Text(
+        "A configuration file is a regular file of at most 1 MiB; anything else (a FIFO, \
+         /dev/zero) is refused with 125.",
+    ),
     Text(
         "It is TOML: an optional [defaults] table applies to every run, and a [profile.NAME] \
          table is used with -P NAME. A key is the long flag's name with _ for -, and the \
-         repeatable pattern flags take lists (patterns, stdout_patterns, abort_on). A user \
-         profile with the name of a built-in one replaces it; --list-profiles lists them all.",
+         repeatable pattern flags take lists (patterns, stdout_patterns, abort_on, retry_after). \
+         Unknown keys, wrong types and bad values are errors: retry-on names the file, the line, \
+         the column and the key, and exits 125. A user profile with the name of a built-in one \
+         replaces it; an unknown profile name exits 125 and lists the names that exist; \
+         --list-profiles lists them all.",
     ),
     Text(
         "Each setting is taken from the first of these that sets it: the flags, the profile, \
@@ -116,30 +161,16 @@ const FILES: &[Block] = &[
     ),
 ];
 
-const EXAMPLES: &[Block] = &[
-    Example(
-        "Retry an IAM call that another writer is racing (waits 1s, 2s, 4s, 8s):",
-        "retry-on -p ConcurrentModification -- aws iam update-user --user-name alice --new-path /ops/",
-    ),
-    Example(
-        "Show what the built-in aws profile sets, and the exact schedule, without running anything:",
-        "retry-on -P aws --seed 1 --explain",
-    ),
-    Example(
-        "Install the bash completion for the current user:",
-        "retry-on --generate complete-bash > ~/.local/share/bash-completion/completions/retry-on",
-    ),
-];
-
 /// Appends the sections to a page whose options clap_mangen has written.
 pub(super) fn sections(roff: &mut Roff) {
     let environment: Vec<Block> = ENVIRONMENT.iter().map(|(name, text)| Item(name, text)).collect();
+    let examples: Vec<Block> = EXAMPLES.iter().map(|(what, command)| Example(what, command)).collect();
     let sections: [(&str, &[Block]); 5] = [
         ("EXIT STATUS", EXIT_STATUS),
         ("SIGNALS", SIGNALS),
         ("FILES", FILES),
         ("ENVIRONMENT", &environment),
-        ("EXAMPLES", EXAMPLES),
+        ("EXAMPLES", &examples),
     ];
     for (title, blocks) in sections {
         roff.control("SH", [title]);

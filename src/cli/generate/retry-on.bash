@@ -38,12 +38,15 @@ _retry_on() {
         return 0
     fi
     [[ $prev == = ]] && prev=${COMP_WORDS[COMP_CWORD-2]}
-    if [[ $prev == -P || $prev == --profile ]] && (( i > COMP_CWORD )); then
-        local profiles
-        profiles=$("${COMP_WORDS[0]}" "${config[@]}" --list-profiles 2>/dev/null | cut -d' ' -f1)
-        COMPREPLY=( $(compgen -W "$profiles" -- "$cur") )
-        return 0
-    fi
+    case $prev in
+        -P | --profile | -[@SWITCHES@]*P) # also a cluster such as -qP
+            if (( i > COMP_CWORD )); then
+                local profiles
+                profiles=$("${COMP_WORDS[0]}" "${config[@]}" --list-profiles 2>/dev/null | cut -d' ' -f1)
+                COMPREPLY=( $(compgen -W "$profiles" -- "$cur") )
+                return 0
+            fi ;;
+    esac
     @CLAP_FUNCTION@ "$@"
 }
 
