@@ -128,10 +128,12 @@ pub(crate) fn stdout_is_stderr() -> bool {
     }
 }
 
-/// Whether the last byte written to `output`, when it is a regular file,
-/// is not a newline: read back from the file (through `/proc/self/fd`, as the
-/// descriptor itself is usually write-only), at the offset that the command,
-/// which shares the descriptor, left it at. `None` when that cannot be known:
+/// Whether the byte before where the next write to `output` lands, when it
+/// is a regular file, is not a newline: read back from the file (through
+/// `/proc/self/fd`, as the descriptor itself is usually write-only), at the
+/// offset that the command, which shares the descriptor, left it at, or at
+/// the file's end when it is opened for appending (`2>>log`, where another
+/// descriptor may have appended since). `None` when that cannot be known:
 /// not a regular file, or not readable.
 pub(crate) fn file_ends_mid_line(output: BorrowedFd<'_>) -> Option<bool> {
     #[cfg(target_os = "linux")]
@@ -142,7 +144,12 @@ pub(crate) fn file_ends_mid_line(output: BorrowedFd<'_>) -> Option<bool> {
         if kind != nix::sys::stat::SFlag::S_IFREG {
             return None;
         }
-        let offset = nix::unistd::lseek(output, 0, nix::unistd::Whence::SeekCur).ok()?;
+        let flags = nix::fcntl::fcntl(output, nix::fcntl::FcntlArg::F_GETFL).ok()?;
+        let appending = nix::fcntl::OFlag::from_bits_truncate(flags).contains(nix::fcntl::OFlag::O_APPEND);
+        let offset = match appending {
+            true => stat.st_size,
+            false => nix::unistd::lseek(output, 0, nix::unistd::Whence::SeekCur).ok()?,
+        };
         let Some(last) = u64::try_from(offset).ok()?.checked_sub(1) else {
             return Some(false);
         };
@@ -207,6 +214,10 @@ pub(crate) fn send_signal(pid: Pid, whole_group: bool, number: i32) {
 /// of each relayed signal to, one byte each; -1 until [`relay_signals`].
 static RELAY: AtomicI32 = AtomicI32::new(-1);
 
+/// retry-on's own process ID, set with [`RELAY`]: a child between fork and
+/// exec runs the handler too, and must not relay.
+static RELAYING_PID: AtomicI32 = AtomicI32::new(0);
+
 /// What each relayed signal's disposition was before, restored for a signal
 /// that is not relayed (Rust's stack-overflow handler, for SEGV and BUS).
 static PREVIOUS: OnceLock<Vec<(i32, nix::libc::sigaction)>> = OnceLock::new();
@@ -225,6 +236,8 @@ pub(crate) fn relay_signals(numbers: &[i32]) -> io::Result<OwnedFd> {
     if PREVIOUS.set(previous).is_err() {
         return Err(io::Error::other("signals are relayed once only"));
     }
+    // SAFETY: getpid has no preconditions.
+    RELAYING_PID.store(unsafe { nix::libc::getpid() }, Ordering::Relaxed);
     RELAY.store(write.into_raw_fd(), Ordering::Relaxed);
     // SAFETY: a zeroed sigaction is a valid value, filled in below.
     let mut action: nix::libc::sigaction = unsafe { std::mem::zeroed() };
@@ -242,41 +255,55 @@ pub(crate) fn relay_signals(numbers: &[i32]) -> io::Result<OwnedFd> {
 
 /// The handler of [`relay_signals`]: a signal sent by another process
 /// (`kill`, `sigqueue`) is written to the pipe; any other gets back the
-/// effect it would have had without this handler.
+/// effect it would have had without this handler. errno is kept.
 extern "C" fn on_relayed_signal(number: i32, info: *mut nix::libc::siginfo_t, _context: *mut nix::libc::c_void) {
+    let errno = nix::errno::Errno::last_raw();
     // SAFETY: the kernel passes an SA_SIGINFO handler a valid siginfo.
     let (code, sender) = unsafe { ((*info).si_code, (*info).si_pid()) };
     // SAFETY: getpid has no preconditions.
-    let from_another = code <= 0 && sender != unsafe { nix::libc::getpid() };
-    if from_another {
+    let me = unsafe { nix::libc::getpid() };
+    if me != RELAYING_PID.load(Ordering::Relaxed) {
+        // A child not yet running the command: the signal does to it
+        // what it will do to the command, whose exec resets the handler.
+        restore_and_raise(number, None);
+    } else if code <= 0 && sender != me {
         let byte = number as u8;
         // SAFETY: one byte from a valid buffer; a full pipe drops it (O_NONBLOCK).
         let _ = unsafe { nix::libc::write(RELAY.load(Ordering::Relaxed), (&raw const byte).cast(), 1) };
-        return;
+    } else if number != nix::libc::SIGXFSZ {
+        // (A file grown past its limit is a write error, as when it was ignored.)
+        let previous = PREVIOUS.get().and_then(|all| all.iter().find(|(n, _)| *n == number));
+        // A fault happens again when the handler returns; anything else
+        // (retry-on's own abort) is raised again.
+        let fault = code > 0
+            && [
+                nix::libc::SIGSEGV,
+                nix::libc::SIGBUS,
+                nix::libc::SIGILL,
+                nix::libc::SIGFPE,
+            ]
+            .contains(&number);
+        match fault {
+            true => restore(number, previous.map(|(_, action)| action)),
+            false => restore_and_raise(number, previous.map(|(_, action)| action)),
+        }
     }
-    // A file grown past its limit: a write error, as when it was ignored.
-    if number == nix::libc::SIGXFSZ {
-        return;
-    }
-    let previous = PREVIOUS.get().and_then(|all| all.iter().find(|(n, _)| *n == number));
-    if let Some((_, previous)) = previous {
-        // SAFETY: the action is one the process had before.
-        unsafe { nix::libc::sigaction(number, previous, std::ptr::null_mut()) };
-    }
-    // A fault happens again when the handler returns; anything else
-    // (retry-on's own abort) is raised again.
-    let fault = code > 0
-        && [
-            nix::libc::SIGSEGV,
-            nix::libc::SIGBUS,
-            nix::libc::SIGILL,
-            nix::libc::SIGFPE,
-        ]
-        .contains(&number);
-    if !fault {
-        // SAFETY: raise is async-signal-safe.
-        unsafe { nix::libc::raise(number) };
-    }
+    nix::errno::Errno::set_raw(errno);
+}
+
+/// Gives signal `number` back the disposition `previous` (or the default).
+fn restore(number: i32, previous: Option<&nix::libc::sigaction>) {
+    // SAFETY: a zeroed sigaction with SIG_DFL is the default disposition.
+    let default: nix::libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: the action is the default, or one the process had before.
+    unsafe { nix::libc::sigaction(number, previous.unwrap_or(&default), std::ptr::null_mut()) };
+}
+
+/// [`restore`], then raises the signal again, to have that effect.
+fn restore_and_raise(number: i32, previous: Option<&nix::libc::sigaction>) {
+    restore(number, previous);
+    // SAFETY: raise is async-signal-safe.
+    unsafe { nix::libc::raise(number) };
 }
 
 /// Whether SIGPIPE was ignored when retry-on started. Rust's runtime
@@ -347,8 +374,10 @@ impl ChildSignals {
         {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             // retry-on may have died before the line above: then nothing would come.
+            // (No message: nobody is left to read it, and between fork
+            // and exec nothing may allocate.)
             if nix::unistd::getppid() != parent {
-                return Err(io::Error::other("retry-on ended before the command started"));
+                return Err(io::Error::from_raw_os_error(nix::libc::ESRCH));
             }
         }
         #[cfg(not(target_os = "linux"))]

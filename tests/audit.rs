@@ -535,3 +535,75 @@ fn a_realtime_kill_signal_is_taken() {
         assert!(stderr.contains("timed out, killed by SIGRTM"), "{signal}: {stderr}");
     }
 }
+
+/// A reader of retry-on's stderr that takes 16 KiB every 50 ms, writing
+/// what it read to its stdout; `sh -c` line with retry-on's stderr into it.
+fn through_a_slow_reader(retry_on: &str) -> std::process::Output {
+    let reader = "import sys, time\n\
+        while True:\n    \
+            chunk = sys.stdin.buffer.read(16384)\n    \
+            if not chunk: break\n    \
+            sys.stdout.buffer.write(chunk); time.sleep(0.05)\n";
+    let line = format!("{retry_on} 2>&1 >/dev/null | python3 -c '{reader}'; exit ${{PIPESTATUS[0]}}");
+    isolated("bash").args(["-c", &line]).output().unwrap()
+}
+
+/// A command that wrote 900 KB to stderr and exited 0 at once, behind a
+/// slow reader of retry-on's stderr: passing it on took 3 s, and the scan
+/// of what was passed on, though through each chunk in microseconds, was
+/// "abandoned" 1 s after the 1 s limit. The attempt counted as timed out
+/// and was run again, three times in all, and the run exited 124.
+#[test]
+fn a_successful_command_whose_output_drains_slowly_is_not_timed_out() {
+    let out = through_a_slow_reader(&format!(
+        "{BIN} -n 3 -d 1ms --timeout 1s -p never -- sh -c 'head -c 900000 /dev/zero >&2; exit 0'"
+    ));
+    let passed = out.stdout.iter().filter(|byte| **byte == 0).count();
+    let said = text(&out.stdout).replace('\0', "");
+    assert_eq!((shell_code(out.status), passed), (0, 900_000), "{said}");
+    assert_eq!(said, "", "retry-on said something of a successful attempt");
+}
+
+/// With `--hold-stdout`, what a background process of a failed attempt
+/// wrote to stdout after its attempt ended was passed through, in the
+/// middle of the final attempt's output, which alone is to be written.
+#[test]
+fn a_failed_attempt_s_background_stdout_is_not_written_with_hold_stdout() {
+    let dir = tempdir();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let (second, written) = (at("second"), at("written"));
+    let body = format!(
+        "if [ \"$RETRY_ON_ATTEMPT\" = 1 ]; then \
+            (until [ -e {second} ]; do sleep 0.01; done; echo partial; touch {written}) & \
+            echo first; exit 1; \
+         fi; \
+         touch {second}; until [ -e {written} ]; do sleep 0.01; done; echo final"
+    );
+    let out = isolated(BIN)
+        .args(["-n", "2", "-d", "1ms", "--hold-stdout", "--", "sh", "-c", &body])
+        .output()
+        .unwrap();
+    assert_eq!(shell_code(out.status), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "final\n");
+}
+
+/// `>>log 2>>log`: two descriptors, both appending. retry-on read back the
+/// byte before its stderr's own offset, which the stdout descriptor had
+/// appended past, and so glued its line to the command's last line:
+/// `boom\noutretry-on: attempt 1/2 failed…`.
+#[test]
+fn retry_on_s_own_line_starts_on_a_new_line_in_a_file_opened_for_appending() {
+    let dir = tempdir();
+    let log = dir.path().join("log");
+    let line = format!(
+        "{BIN} -n 2 -d 1ms -- sh -c 'echo boom >&2; printf out; exit 3' >>'{0}' 2>>'{0}'",
+        log.display()
+    );
+    let status = isolated("sh").args(["-c", &line]).status().unwrap();
+    assert_eq!(shell_code(status), 3);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "boom\nout\nretry-on: attempt 1/2 failed (exit 3); retrying in 1ms\n\
+         boom\nout\nretry-on: attempt 2/2 failed (exit 3); giving up: no attempts left\n"
+    );
+}

@@ -183,12 +183,15 @@ impl<'a> AttemptState<'a> {
     /// When a scan still running is abandoned: matching may be far slower
     /// than the command (a pathological pattern on a long line), and an
     /// attempt must not last much past its time limit for it. So the scan
-    /// gets [`SCAN_GRACE`] after the later of the limit and the exit.
+    /// gets [`SCAN_GRACE`] after the latest of the limit, the exit and the
+    /// last chunk it was handed: output that retry-on passes on slowly,
+    /// because its own reader is slow, is not a slow scan.
     pub(super) fn scan_due(&self) -> Option<Instant> {
         let (limit, _) = self.life.limit()?;
         let exited = self.exited_at?;
         let scanning = self.stderr.is_scanning() || self.stdout.is_scanning();
-        scanning.then(|| limit.max(exited) + SCAN_GRACE)
+        let handed = self.stderr.handed_at().max(self.stdout.handed_at());
+        scanning.then(|| limit.max(exited).max(handed.unwrap_or(exited)) + SCAN_GRACE)
     }
 
     /// The scan ran past its time: the attempt counts as stopped by its
@@ -218,17 +221,18 @@ impl<'a> AttemptState<'a> {
             };
             (finish(stderr).await, finish(stdout).await)
         };
+        // A scan that is through wins over its time running out at that moment.
         tokio::select! {
             biased;
             signal = signals.recv() => {
                 self.life.on_signal(signal);
                 Default::default()
             }
+            hits = scans => hits,
             _ = alarm(due) => {
                 self.life.on_limit_after_exit();
                 Default::default()
             }
-            hits = scans => hits,
         }
     }
 
@@ -238,8 +242,11 @@ impl<'a> AttemptState<'a> {
         if let Some(terminal) = self.terminal.filter(|_| self.lent) {
             terminal.take_back();
         }
-        self.stderr.keep_draining(Sink::Stderr, self.leftovers);
-        self.stdout.keep_draining(self.stdout_sink, self.leftovers);
+        self.stderr.keep_draining(Some(Sink::Stderr), self.leftovers);
+        // A held stdout is written only if this attempt is the last, and
+        // then retry-on exits: what comes after it would not reach the output.
+        let stdout_sink = Some(self.stdout_sink).filter(|_| self.held_stdout.is_none());
+        self.stdout.keep_draining(stdout_sink, self.leftovers);
         let (stderr_hits, stdout_hits) = self.scanned(signals).await;
         self.life.settle(signals).await;
         // A pattern list that parsed but that the regex engine refused to

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -57,6 +58,10 @@ pub(super) struct Pump<R> {
     buf: Vec<u8>,
     /// Bytes that were in the pipe when the command exited and are still to be read.
     owed: usize,
+    /// When the scanner was last handed a chunk: it is behind only when it
+    /// has been at that chunk for long, however slowly retry-on's own
+    /// output is read.
+    handed_at: Option<Instant>,
 }
 
 impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
@@ -68,6 +73,7 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
                 scan: None,
                 buf: Vec::new(),
                 owed: 0,
+                handed_at: None,
             };
         };
         grow_pipe(pipe.as_fd(), PIPE_SIZE);
@@ -90,6 +96,7 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
             scan,
             buf,
             owed: 0,
+            handed_at: None,
         }
     }
 
@@ -142,17 +149,26 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         &self.buf[..n]
     }
 
-    /// Hands the chunk just read to the scanner; the next read takes a fresh buffer.
+    /// Hands the chunk just read, and passed on, to the scanner; the next
+    /// read takes a fresh buffer.
     pub(super) fn scan(&mut self, n: usize) {
         if let Some(scan) = &mut self.scan {
             scan.scan(std::mem::take(&mut self.buf), n);
+            self.handed_at = Some(Instant::now());
         }
     }
 
+    /// When the scanner was last handed a chunk.
+    pub(super) fn handed_at(&self) -> Option<Instant> {
+        self.handed_at
+    }
+
     /// Hands a pipe that is still open after the drain grace to a task of
-    /// its own, kept among the `leftovers`, which passes on what a background
-    /// process writes there, unscanned: the attempt is over.
-    pub(super) fn keep_draining(&mut self, sink: Sink, leftovers: &Leftovers)
+    /// its own, kept among the `leftovers`, which passes on to `sink` what a
+    /// background process writes there, unscanned: the attempt is over.
+    /// With no sink (the attempt's stdout was held, and is not written),
+    /// it is read and dropped, as the rest of that attempt's stdout was.
+    pub(super) fn keep_draining(&mut self, sink: Option<Sink>, leftovers: &Leftovers)
     where
         R: Send + 'static,
     {
@@ -160,7 +176,11 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
         leftovers.keep(tokio::spawn(async move {
             let mut buf = vec![0u8; LEFTOVER_READ_SIZE];
             while let Ok(n) = pipe.read(&mut buf).await {
-                if n == 0 || pass_on(sink, &buf[..n]).is_err() {
+                let passed = match sink {
+                    Some(sink) => pass_on(sink, &buf[..n]),
+                    None => Ok(()),
+                };
+                if n == 0 || passed.is_err() {
                     break;
                 }
             }
