@@ -572,12 +572,16 @@ fn a_failed_attempt_s_background_stdout_is_not_written_with_hold_stdout() {
     let dir = tempdir();
     let at = |name: &str| dir.path().join(name).display().to_string();
     let (second, written) = (at("second"), at("written"));
+    // Each waits for the other's file, for a minute at most.
+    let wait_for = |file: &str| format!("i=0; until [ -e {file} ] || [ $i -ge 6000 ]; do sleep 0.01; i=$((i+1)); done");
     let body = format!(
         "if [ \"$RETRY_ON_ATTEMPT\" = 1 ]; then \
-            (until [ -e {second} ]; do sleep 0.01; done; echo partial; touch {written}) & \
+            ({}; echo partial; touch {written}) & \
             echo first; exit 1; \
          fi; \
-         touch {second}; until [ -e {written} ]; do sleep 0.01; done; echo final"
+         touch {second}; {}; echo final",
+        wait_for(&second),
+        wait_for(&written),
     );
     let out = isolated(BIN)
         .args(["-n", "2", "-d", "1ms", "--hold-stdout", "--", "sh", "-c", &body])
