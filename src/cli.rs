@@ -29,11 +29,11 @@ macro_rules! examples {
         const AFTER_HELP: &str = concat!(
             "Examples:\n",
             $("  # ", $what, "\n  ", $command, "\n\n",)*
-            "Exit status: the last attempt's; 0 if --check passed; 124 if the last attempt was\n\
-             stopped by --timeout or --max-time; 125 if retry-on itself failed (bad flag, regex,\n\
-             duration or config; a lock or a hook that failed); 126 if the command cannot be\n\
-             executed; 127 if it (or its #! interpreter) is not found; 128+N if it was killed\n\
-             by signal N."
+            "Exit status: the last attempt's; 0 if --check passed; 1 if the command's stdout\n\
+             could not be written (a full disk); 124 if the last attempt was stopped by --timeout\n\
+             or --max-time; 125 if retry-on itself failed (bad flag, regex, duration or config;\n\
+             a lock or a hook that failed); 126 if the command cannot be executed; 127 if it (or\n\
+             its #! interpreter) is not found; 128+N if it was killed by signal N."
         );
     };
 }
@@ -73,11 +73,11 @@ pub(crate) struct Cli {
     pub selection: Selection,
     /// Print the resolved settings, where each came from, and the exact delay schedule,
     /// then exit without running anything.
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, conflicts_with_all = ["generate", "list_profiles"], help_heading = "Output")]
     pub explain: bool,
     /// Write a man page (man) or a shell's completion script (complete-bash, complete-zsh,
     /// complete-fish, complete-powershell, complete-elvish) to stdout, and exit.
-    #[arg(long, value_name = "KIND", value_parser = choice::<generate::Kind>(), allow_hyphen_values = true, help_heading = "Output")]
+    #[arg(long, value_name = "KIND", value_parser = choice::<generate::Kind>(), allow_hyphen_values = true, conflicts_with = "list_profiles", help_heading = "Output")]
     pub generate: Option<generate::Kind>,
     /// The command to run, and its arguments. Everything from COMMAND on belongs to the command,
     /// even arguments that look like retry-on's flags. It is run directly, never through a shell.
@@ -201,7 +201,7 @@ pub struct Layer {
     #[arg(long, value_name = "FILE|URL", value_parser = lock_target(), value_hint = ValueHint::FilePath, allow_hyphen_values = true, help_heading = "Process")]
     pub lock: Option<At<Value<LockTarget>>>,
     /// Give up (exit 125) if --lock is not taken within DURATION.
-    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, requires = "lock", help_heading = "Process")]
+    #[arg(long, value_name = "DURATION", value_parser = text::<Duration>, allow_hyphen_values = true, help_heading = "Process")]
     pub lock_timeout: Option<Value<Duration>>,
     /// How long a DynamoDB lease lasts unless renewed; it is renewed every third of it while
     /// an attempt runs, so a holder that dies frees the lock within DURATION.

@@ -107,6 +107,9 @@ impl ExitCodes {
             if low > high {
                 return Err(bad(&format!("range {item:?} runs backwards")));
             }
+            if high == 0 {
+                return Err(bad("0 is success, which is never retried"));
+            }
             ranges.push(low..=high);
         }
         Ok(ExitCodes(ranges))
@@ -745,6 +748,10 @@ mod tests {
         assert!(ExitCodes::parse("1,x").unwrap_err().contains("\"x\""));
         assert!(ExitCodes::parse("256").is_err());
         assert!(ExitCodes::parse("9-3").unwrap_err().contains("backwards"));
+        // 0 alone can never match, and would turn off "retry any failure".
+        assert!(ExitCodes::parse("1,0").unwrap_err().contains("0 is success"));
+        assert!(ExitCodes::parse("0-0").is_err());
+        assert!(ExitCodes::parse("0-255").unwrap().contains(1));
     }
 
     #[test]

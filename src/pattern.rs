@@ -173,7 +173,21 @@ impl PatternSpec {
             .utf8(false)
             .build()
             .parse(&self.regex_source())
-            .map_err(|e| format!("{}: {e}", self.complaint("invalid regex")))
+            .map_err(|e| format!("{}: {}", self.complaint("invalid regex"), one_line(&e)))
+    }
+}
+
+/// A regex syntax error in one line: what is wrong and where, without the
+/// parser's picture of the pattern with a caret under the place.
+fn one_line(error: &regex_syntax::Error) -> String {
+    let (what, span) = match error {
+        regex_syntax::Error::Parse(e) => (e.kind().to_string(), e.span()),
+        regex_syntax::Error::Translate(e) => (e.kind().to_string(), e.span()),
+        other => return other.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    match span.start.line {
+        1 => format!("{what}, at character {}", span.start.column),
+        line => format!("{what}, at line {line}, character {}", span.start.column),
     }
 }
 

@@ -104,11 +104,22 @@ pub(crate) fn set_foreground_group(terminal: impl AsFd, group: Pid) {
 
 /// Whether retry-on's stdout and stderr are one open file (`>log 2>&1`, or
 /// one pipe), and not a terminal: then the command's writes to both must
-/// reach it in the order they were made.
+/// reach it in the order they were made. A pipe or FIFO opened twice
+/// (`2>/dev/stdout`, `>fifo 2>fifo`) is one stream too: both ends write
+/// into the same buffer. (A regular file opened twice is not: each
+/// descriptor writes at its own offset.)
 pub(crate) fn stdout_is_stderr() -> bool {
     let (out, err) = (io::stdout(), io::stderr());
     if nix::unistd::isatty(&out).unwrap_or(false) {
         return false;
+    }
+    let (Ok(a), Ok(b)) = (nix::sys::stat::fstat(&out), nix::sys::stat::fstat(&err)) else {
+        return false;
+    };
+    let same_file = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    let kind = nix::sys::stat::SFlag::from_bits_truncate(a.st_mode) & nix::sys::stat::SFlag::S_IFMT;
+    if same_file && kind == nix::sys::stat::SFlag::S_IFIFO {
+        return true;
     }
     #[cfg(target_os = "linux")]
     {
@@ -122,10 +133,7 @@ pub(crate) fn stdout_is_stderr() -> bool {
         }
     }
     // Without kcmp, the same file will do.
-    match (nix::sys::stat::fstat(&out), nix::sys::stat::fstat(&err)) {
-        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
-        _ => false,
-    }
+    same_file
 }
 
 /// Whether the byte before where the next write to `output` lands, when it

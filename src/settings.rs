@@ -369,10 +369,32 @@ impl Settings {
 
     /// Settings that make no sense together: a message naming them. (A
     /// `--check ''` that unsets a profile's check unsets its `check_first` too.)
+    /// A lock's options given as flags need a lock from some layer; in a
+    /// file they are defaults, for the profiles that set one.
     pub(crate) fn contradiction(&self) -> Option<String> {
         let no_check = self.hooks.check.is_none() && self.sources.of("check") == Source::BuiltIn;
-        (self.hooks.check_first && no_check)
-            .then(|| "--check-first needs --check: the command that says whether the state already holds".to_string())
+        if self.hooks.check_first && no_check {
+            let named = match self.sources.of("check_first") {
+                Source::Flag => "--check-first".to_string(),
+                source => format!("check_first ({source})"),
+            };
+            return Some(format!(
+                "{named} needs --check: the command that says whether the state already holds"
+            ));
+        }
+        const TIMEOUT: (&str, &str) = ("lock_timeout", "--lock-timeout");
+        const LEASE: (&str, &str) = ("lock_lease", "--lock-lease");
+        const CREATE: (&str, &str) = ("lock_create_table", "--lock-create-table");
+        let unused: &[(&str, &str)] = match &self.process.lock {
+            None => &[TIMEOUT, LEASE, CREATE],
+            Some(LockTarget::File(_)) => &[LEASE, CREATE],
+            Some(LockTarget::DynamoDb { .. }) => &[],
+        };
+        let (_, flag) = unused.iter().find(|(key, _)| self.sources.of(key) == Source::Flag)?;
+        Some(match self.process.lock {
+            None => format!("{flag} needs a lock: --lock, or a lock that the profile or [defaults] sets"),
+            Some(_) => format!("{flag} is for a dynamodb:// lock, and the lock is a file"),
+        })
     }
 }
 

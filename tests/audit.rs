@@ -611,3 +611,53 @@ fn retry_on_s_own_line_starts_on_a_new_line_in_a_file_opened_for_appending() {
          boom\nout\nretry-on: attempt 2/2 failed (exit 3); giving up: no attempts left\n"
     );
 }
+
+/// A bad regex was reported in four lines (the parser's picture of the
+/// pattern, with a caret), which `--log-format github` turned into one
+/// annotation full of `%0A`: now one line says what is wrong and where.
+#[test]
+fn a_bad_regex_is_reported_in_one_line() {
+    let out = isolated(BIN).args(["-p", "a(b", "--", "true"]).output().unwrap();
+    assert_eq!(shell_code(out.status), 125);
+    assert_eq!(
+        text(&out.stderr),
+        "retry-on: invalid regex \"a(b\" in --pattern: unclosed group, at character 2\n"
+    );
+}
+
+/// `--explain --list-profiles`, `--generate man --explain`: one action ran
+/// and the other was dropped without a word.
+#[test]
+fn two_actions_at_once_are_refused() {
+    for args in [
+        &["--explain", "--list-profiles"][..],
+        &["--generate", "man", "--explain"],
+        &["--generate", "man", "--list-profiles"],
+    ] {
+        let out = isolated(BIN).args(args).output().unwrap();
+        assert_eq!(shell_code(out.status), 125, "{args:?}");
+        assert!(text(&out.stderr).contains("cannot be used with"), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// `-e 0` was taken, though an attempt that exits 0 is never retried: it
+/// matched nothing, and turned off "retry any failure".
+#[test]
+fn exit_code_0_is_refused_as_a_retry_condition() {
+    let out = isolated(BIN).args(["-e", "0", "--", "false"]).output().unwrap();
+    assert_eq!(shell_code(out.status), 125);
+    assert!(text(&out.stderr).contains("0 is success, which is never retried"));
+}
+
+/// `2>/dev/stdout` into a pipe opens the pipe a second time: a new open
+/// file, which the "one stream" check (kcmp) took for another output, so
+/// with `-p` the command's stdout and stderr were no longer in its order.
+#[test]
+fn stderr_opened_again_on_the_stdout_pipe_keeps_the_command_s_order() {
+    let body = "i=0; while [ $i -lt 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done";
+    let line = format!("{BIN} -n 1 -p XYZ -- sh -c '{body}' 2>/dev/stdout | cat");
+    let out = isolated("bash").args(["-c", &line]).output().unwrap();
+    let expected: String = (0..200).map(|i| format!("out{i}\nerr{i}\n")).collect();
+    assert_eq!(text(&out.stdout), expected);
+}

@@ -487,3 +487,42 @@ fn a_lease_too_short_is_refused_where_it_was_written() {
         .stderr(contains("--lock-lease"))
         .stderr(contains("299ms is too short"));
 }
+
+/// `--lock-timeout` required `--lock` on the command line (clap's
+/// `requires`), so a lock set by a profile or `[defaults]` could not be
+/// given a timeout by a flag; and `--lock-lease` or `--lock-create-table`
+/// with no lock at all, or with a file lock, were taken without a word.
+#[test]
+fn a_lock_s_options_given_as_flags_need_a_lock_from_some_layer() {
+    let dir = tempdir();
+    let lock = dir.path().join("lock").display().to_string();
+    let file = write(
+        dir.path(),
+        "c.toml",
+        &format!("[defaults]\nlock_timeout = \"1s\"\n\n[profile.locked]\nlock = \"{lock}\"\n"),
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = retry_on();
+        cmd.arg("-c").arg(&file).args(args);
+        cmd.assert()
+    };
+    run(&["-P", "locked", "--lock-timeout", "5s", "--explain"])
+        .success()
+        .stdout(explained("lock_timeout", "5s", "flag"));
+    // In a file, a lock's option is a default for the profiles that lock.
+    run(&["-n", "1", "--", "true"]).success();
+    for (args, said) in [
+        (&["--lock-timeout", "5s"][..], "--lock-timeout needs a lock"),
+        (&["--lock-lease", "10s"], "--lock-lease needs a lock"),
+        (
+            &["-P", "locked", "--lock-lease", "10s"],
+            "--lock-lease is for a dynamodb:// lock",
+        ),
+        (
+            &["-P", "locked", "--lock-create-table"],
+            "--lock-create-table is for a dynamodb:// lock",
+        ),
+    ] {
+        run(&[args, &["--", "true"]].concat()).code(125).stderr(contains(said));
+    }
+}

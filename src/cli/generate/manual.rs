@@ -71,6 +71,11 @@ const EXIT_STATUS: &[Block] = &[
         "0",
         "--check passed: the desired state already holds, and the command was not run again.",
     ),
+    Item(
+        "1",
+        "retry-on could not write the command's stdout (a full disk, an I/O error; not a closed \
+         pipe): it says so with the OS error, and does not retry, as GNU tools exit after a write error.",
+    ),
     Item("124", "The last attempt was stopped by --timeout or --max-time."),
     Item(
         "125",
