@@ -11,6 +11,7 @@ pub mod config;
 mod console;
 pub mod error;
 mod exit;
+mod job;
 mod lock;
 pub mod parse;
 pub mod pattern;

@@ -12,6 +12,7 @@ use crate::backoff::hinted;
 use crate::clock::earliest;
 use crate::error::Error;
 use crate::exit::Exit;
+use crate::job;
 use crate::lock::Lock;
 use crate::parse;
 use crate::pattern::Patterns;
@@ -53,6 +54,7 @@ pub(crate) async fn retry(
     let deadline = schedule.max_time.map(|t| Instant::now() + t);
     let reporter = Reporter::new(&settings.output, schedule.attempts);
     let mut signals = Signals::install().map_err(|e| Error::io("cannot install signal handlers", e))?;
+    job::pass_on().map_err(|e| Error::io("cannot install signal handlers", e))?;
     let lock = match &settings.process.lock {
         Some(target) => match locking::open_lock(settings, target, deadline, &reporter, &mut signals).await? {
             Ok(lock) => Some(lock),

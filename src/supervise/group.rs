@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use crate::job::Running;
 use crate::parse::AnySignal;
 use crate::platform::send_signal;
 use crate::policy::Stop;
@@ -63,11 +64,14 @@ pub(super) struct Lifecycle {
     /// A signal that retry-on itself received while the child ran.
     pub interrupted: Option<AnySignal>,
     kill_at: Option<Instant>,
+    /// Where Ctrl-Z and window-size changes go meanwhile.
+    _running: Running,
 }
 
 impl Lifecycle {
     pub(super) fn new(group: ProcessGroup, limits: Limits) -> Lifecycle {
         Lifecycle {
+            _running: Running::new(group.leader, group.whole),
             group,
             limits,
             status: None,

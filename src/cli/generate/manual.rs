@@ -121,12 +121,25 @@ const SIGNALS: &[Block] = &[
         "Forwarded to the running attempt's (or hook's) process group; no further attempts or \
          hooks. retry-on exits with the command's own status: 128+N if it died of the signal, or \
          its exit code if it handled the signal and exited. During a wait, retry-on exits at once \
-         as if killed by the signal.",
+         as if killed by the signal. So are the realtime signals (SIGRTMIN to SIGRTMAX), and \
+         SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP and SIGXFSZ when another \
+         process sends them; when the kernel sends one of those for a fault of retry-on's own, it \
+         has its usual effect.",
+    ),
+    Item(
+        "SIGTSTP",
+        "Sent on to the running attempt's (or hook's) process group; then retry-on stops itself, \
+         so that the shell sees one stopped job. When the shell continues retry-on (fg, bg), \
+         retry-on continues the group.",
+    ),
+    Item(
+        "SIGWINCH",
+        "Sent on to the running attempt's (or hook's) process group, which the terminal does not \
+         reach while it is not the foreground group.",
     ),
     Text(
         "SIGKILL cannot be caught: the command itself is then killed with retry-on (on Linux), \
-         but what the command started is not, and runs on until it ends by itself; so does \
-         everything if retry-on is killed by a realtime signal, which it does not catch. A --lock \
+         but what the command started is not, and runs on until it ends by itself. A --lock \
          is released when retry-on dies, whatever killed it.",
     ),
 ];
