@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, killpg, signal, sigprocmask};
 use nix::unistd::{Pid, tcgetpgrp, tcsetpgrp};
@@ -325,16 +325,28 @@ static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
 /// for itself.
 static XFSZ_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
 
+/// Which of stdin, stdout and stderr (bit N for descriptor N) were closed
+/// when retry-on started (`<&-`, `>&-`): Rust's runtime opens /dev/null on
+/// them before `main`, and a command that inherits one must find it closed,
+/// as it would alone or under GNU `timeout` (`echo hi >&-` fails).
+static CLOSED_AT_START: AtomicU8 = AtomicU8::new(0);
+
 /// Runs before `main`, as every function in `.init_array` does (glibc and
-/// musl alike): reads the SIGPIPE disposition retry-on inherited.
+/// musl alike): reads the SIGPIPE disposition and the standard descriptors
+/// retry-on inherited.
 #[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".init_array")]
-static READ_SIGPIPE_AT_START: extern "C" fn() = {
-    extern "C" fn read_sigpipe() {
+static READ_AT_START: extern "C" fn() = {
+    extern "C" fn read_at_start() {
         SIGPIPE_WAS_IGNORED.store(is_ignored(nix::libc::SIGPIPE), Ordering::Relaxed);
+        let closed = (0..3)
+            // SAFETY: F_GETFD only asks whether the descriptor is open.
+            .filter(|fd| unsafe { nix::libc::fcntl(*fd, nix::libc::F_GETFD) } == -1)
+            .fold(0u8, |bits, fd| bits | 1 << fd);
+        CLOSED_AT_START.store(closed, Ordering::Relaxed);
     }
-    read_sigpipe
+    read_at_start
 };
 
 /// Sets up retry-on's own signal dispositions before it runs anything:
@@ -353,6 +365,8 @@ pub(crate) fn own_signal_dispositions() -> ChildSignals {
     ChildSignals {
         restore_xfsz,
         ignore_pipe: SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed),
+        closed: CLOSED_AT_START.load(Ordering::Relaxed),
+        inherited: 0,
     }
 }
 
@@ -362,9 +376,20 @@ pub(crate) struct ChildSignals {
     restore_xfsz: bool,
     /// retry-on's parent ignored SIGPIPE, which the child's default undoes.
     ignore_pipe: bool,
+    /// The standard descriptors closed when retry-on started (see [`CLOSED_AT_START`]).
+    closed: u8,
+    /// Those the child inherits from retry-on (bit N for descriptor N),
+    /// rather than getting a pipe or a file of retry-on's.
+    inherited: u8,
 }
 
 impl ChildSignals {
+    /// The same, for a child that inherits the standard descriptors in
+    /// `inherited` (bit N for descriptor N) from retry-on.
+    pub(crate) fn inheriting(self, inherited: u8) -> ChildSignals {
+        ChildSignals { inherited, ..self }
+    }
+
     /// Run in the child between fork and exec (after Rust's `Command` has
     /// set SIGPIPE to its default): restores SIGXFSZ and SIGPIPE, and makes
     /// the child die if retry-on dies first, even of SIGKILL (on Linux;
@@ -377,6 +402,10 @@ impl ChildSignals {
         if self.ignore_pipe {
             // SAFETY: ignoring a signal installs no handler.
             unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }?;
+        }
+        for fd in (0..3).filter(|fd| self.closed & self.inherited & 1 << fd != 0) {
+            // SAFETY: the descriptor is the /dev/null that stands for a closed one.
+            unsafe { nix::libc::close(fd) };
         }
         #[cfg(target_os = "linux")]
         {

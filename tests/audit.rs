@@ -661,3 +661,22 @@ fn stderr_opened_again_on_the_stdout_pipe_keeps_the_command_s_order() {
     let expected: String = (0..200).map(|i| format!("out{i}\nerr{i}\n")).collect();
     assert_eq!(text(&out.stdout), expected);
 }
+
+/// `retry-on -- cmd >&-`: Rust's runtime opens /dev/null on a closed
+/// standard descriptor, and the command inherited that, so `echo hi >&-`
+/// succeeded with its output lost, where alone (and under GNU `timeout`)
+/// it fails. Each closed descriptor now reaches the command closed.
+#[test]
+fn a_closed_standard_descriptor_reaches_the_command_closed() {
+    let probe =
+        "for fd in 0 1 2; do [ -e /proc/self/fd/$fd ] && echo \"$fd open\" >&3 || echo \"$fd closed\" >&3; done";
+    for close in ["<&-", ">&-", "2>&-"] {
+        let run = |prefix: &str| {
+            let line = format!("{{ {prefix} sh -c '{probe}' {close}; }} 3>&1");
+            text(&isolated("bash").args(["-c", &line]).output().unwrap().stdout)
+        };
+        let alone = run("");
+        assert!(alone.contains("closed"), "{close}: {alone}");
+        assert_eq!(run(&format!("{BIN} -n 2 --")), alone, "{close}");
+    }
+}

@@ -63,7 +63,7 @@ pub(crate) async fn run_hook(hook: &Hook<'_>, signals: &mut Signals) -> Result<H
         .stdout(Stdio::from(to_stderr))
         .stderr(Stdio::inherit())
         .process_group(0);
-    spawn::prepare_child(&mut command, hook.child_signals, false);
+    spawn::prepare_child(&mut command, hook.child_signals.inheriting(1 << 2), false);
     let mut child = command.spawn().map_err(|e| {
         Error::io(
             format!("cannot run the hook {:?} with /bin/sh", shortened(hook.command)),

@@ -92,7 +92,9 @@ pub(crate) async fn run_attempt(attempt: &Attempt<'_>, signals: &mut Signals) ->
         if !attempt.process.foreground {
             command.process_group(0);
         }
-        spawn::prepare_child(&mut command, attempt.child_signals, merge);
+        // stdin is inherited, or a pipe or file of retry-on's only when it was open.
+        let inherited = 1 | u8::from(!pipe_stdout) << 1 | u8::from(!scan_stderr && !merge) << 2;
+        spawn::prepare_child(&mut command, attempt.child_signals.inheriting(inherited), merge);
         command
     })?;
     let stdin_pipe = child.stdin.take().and_then(|pipe| pipe.into_owned_fd().ok());
