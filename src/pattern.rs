@@ -164,6 +164,28 @@ impl PatternSpec {
         }
     }
 
+    /// Checks a regex (not plain text) and bounds its compiled size. One
+    /// that matches every line, even an empty one (`()`, `.*`, `$`), is
+    /// refused, as the empty pattern is: the rare regex that can match
+    /// nothing at all is tried on a few lines to see whether it does.
+    fn checked_size(&self) -> Result<u64, String> {
+        let hir = self.parse()?;
+        if hir.properties().minimum_len() == Some(0) {
+            let probe = regex::bytes::RegexBuilder::new(&self.regex_source())
+                .multi_line(true)
+                .case_insensitive(self.ignore_case)
+                .build();
+            if probe.is_ok_and(|regex| {
+                [&b""[..], b"x", b"0", b" ", b"\x01"]
+                    .iter()
+                    .all(|line| regex.is_match(line))
+            }) {
+                return Err(format!("{}: it would match every line", self.complaint("pattern")));
+            }
+        }
+        Ok(size_bound(&hir))
+    }
+
     /// Parses the pattern as the matcher will (bytes, multi-line), without
     /// compiling it: the check a bad pattern fails before anything runs.
     fn parse(&self) -> Result<Hir, String> {
@@ -209,7 +231,7 @@ impl PatternSet {
             }
             weight = weight.saturating_add(match spec.fixed || is_plain_text(&spec.text) {
                 true => spec.text.len() as u64,
-                false => size_bound(&spec.parse()?),
+                false => spec.checked_size()?,
             });
         }
         let set = PatternSet {
@@ -715,8 +737,14 @@ mod tests {
         }
     }
 
+    /// The scanner's tests take any pattern, those that `-p` would refuse
+    /// (`a*`, which matches every line) too: as trusted, they are not checked.
     fn set(patterns: &[&str]) -> PatternSet {
-        let specs: Vec<PatternSpec> = patterns.iter().map(|p| spec(p, false, false)).collect();
+        let trusted = |p: &&str| PatternSpec {
+            trusted: true,
+            ..spec(p, false, false)
+        };
+        let specs: Vec<PatternSpec> = patterns.iter().map(trusted).collect();
         PatternSet::compile(&specs, "-p").unwrap().unwrap()
     }
 
@@ -913,6 +941,20 @@ mod tests {
         let hits = runtime.block_on(scan.finish());
         assert_eq!(hits.retry.unwrap().text, "Concurrent Modification");
         assert_eq!(hits.abort, None);
+    }
+
+    /// `-p '()'`, `.*` or `$` matched every line, a fatal error's too, and
+    /// so retried every failure that printed anything.
+    #[test]
+    fn a_pattern_that_matches_every_line_is_refused() {
+        for text in ["()", "|", ".*", "a*", "$", "^", "(foo)?"] {
+            let error = PatternSet::compile(&[spec(text, false, false)], "-p").unwrap_err();
+            assert!(error.ends_with("it would match every line"), "{text}: {error}");
+        }
+        // Those that can match nothing at all, but not on every line, are fine.
+        for text in ["^$", r"\b", "(?i)^x*$", "a|^b*$"] {
+            assert!(PatternSet::compile(&[spec(text, false, false)], "-p").is_ok(), "{text}");
+        }
     }
 
     /// `-p ""` and `patterns = [""]` matched every line, silently.
