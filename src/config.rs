@@ -52,9 +52,57 @@ pub const BUILT_IN_PROFILES: &[(&str, &str)] = &[
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserFile {
-    defaults: Option<Layer>,
+    defaults: Option<Defaults>,
     #[serde(default)]
-    profile: BTreeMap<String, Layer>,
+    profile: BTreeMap<ProfileName, Section>,
+}
+
+/// A profile's name: what `-P` takes and `--list-profiles` and the shell
+/// completions show, one word.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+struct ProfileName(String);
+
+impl TryFrom<String> for ProfileName {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            true => Err(format!(
+                "a profile's name is one word, with no spaces or control characters: {name:?}"
+            )),
+            false => Ok(ProfileName(name)),
+        }
+    }
+}
+
+/// A `[profile.NAME]` table, checked as a whole where it was written.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "Layer")]
+struct Section(Layer);
+
+impl TryFrom<Layer> for Section {
+    type Error = String;
+    fn try_from(layer: Layer) -> Result<Self, String> {
+        match layer.quiet == Some(true) && layer.verbose == Some(true) {
+            true => Err("quiet and verbose are both true; say one, as -q and -v cannot both be given".into()),
+            false => Ok(Section(layer)),
+        }
+    }
+}
+
+/// The `[defaults]` table: a section without a description.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "Layer")]
+struct Defaults(Layer);
+
+impl TryFrom<Layer> for Defaults {
+    type Error = String;
+    fn try_from(layer: Layer) -> Result<Self, String> {
+        match layer.description {
+            Some(_) => Err("only a profile can have a description".into()),
+            None => Section::try_from(layer).map(|Section(layer)| Defaults(layer)),
+        }
+    }
 }
 
 /// Where a profile is defined.
@@ -159,29 +207,8 @@ impl Catalog {
             line_starts: Arc::default(),
         };
         let file: UserFile = text.parse()?;
-        if let Some(defaults) = &file.defaults
-            && defaults.description.is_some()
-        {
-            return Err(Error::Config(format!(
-                "config file {}: [defaults] cannot have a description; only profiles do",
-                path.display()
-            )));
-        }
-        let sections = file.defaults.iter().map(|layer| ("[defaults]".to_string(), layer));
-        let profiles = file
-            .profile
-            .iter()
-            .map(|(name, layer)| (format!("[profile.{name}]"), layer));
-        for (section, layer) in sections.chain(profiles) {
-            if layer.quiet == Some(true) && layer.verbose == Some(true) {
-                return Err(Error::Config(format!(
-                    "config file {}, {section}: quiet and verbose are both true; say one, as -q and -v cannot both be given",
-                    path.display()
-                )));
-            }
-        }
-        catalog.defaults = file.defaults.map(|layer| (layer, text.clone()));
-        for (name, layer) in file.profile {
+        catalog.defaults = file.defaults.map(|Defaults(layer)| (layer, text.clone()));
+        for (ProfileName(name), Section(layer)) in file.profile {
             catalog
                 .profiles
                 .insert(name, (layer, Origin::File(path.clone()), text.clone()));
@@ -358,7 +385,12 @@ fn line_starts(text: &str) -> Vec<usize> {
 
 /// `config NAME, line L, column C, key K: message`.
 fn describe_toml_error(error: &toml::de::Error, text: &str, name: &str) -> String {
-    let message = error.message().trim_end();
+    // serde's words for retry-on's types, in the file's terms.
+    let message = error
+        .message()
+        .trim_end()
+        .replace("expected struct Layer", "expected a table of settings")
+        .replace("wanted string or table", "expected one of its names, as a string");
     let Some(span) = error.span() else {
         return format!("config {name}: {message}");
     };
@@ -369,9 +401,12 @@ fn describe_toml_error(error: &toml::de::Error, text: &str, name: &str) -> Strin
         .split_once('=')
         .map(|(k, _)| k.trim())
         .filter(|k| !k.is_empty() && !k.starts_with('['));
-    match key {
-        Some(key) => format!("config {name}, line {line}, column {column}, key {key}: {message}"),
-        None => format!("config {name}, line {line}, column {column}: {message}"),
+    // A table that is wrong as a whole is placed at its header.
+    let header = Some(line_text.trim()).filter(|line| line.starts_with('['));
+    match (key, header) {
+        (Some(key), _) => format!("config {name}, line {line}, column {column}, key {key}: {message}"),
+        (None, Some(header)) => format!("config {name}, line {line}, column {column}, {header}: {message}"),
+        (None, None) => format!("config {name}, line {line}, column {column}: {message}"),
     }
 }
 
@@ -421,7 +456,7 @@ mod tests {
             line_starts: Arc::default(),
         };
         let file: UserFile = text.parse().unwrap();
-        let layer = &file.profile["p"];
+        let layer = &file.profile[&ProfileName("p".into())].0;
         let span = layer.patterns.as_ref().unwrap()[1].span.clone().unwrap();
         assert_eq!(
             text.place(&span, "patterns"),

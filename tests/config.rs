@@ -526,3 +526,35 @@ fn a_lock_s_options_given_as_flags_need_a_lock_from_some_layer() {
         run(&[args, &["--", "true"]].concat()).code(125).stderr(contains(said));
     }
 }
+
+/// `[profile.""]` and `[profile."a b"]` were taken: `--list-profiles`
+/// showed a blank name, and the shell completions, which take the first
+/// word of each line, offered `a` for `a b`. And a `[defaults]` with a
+/// description was refused without saying where.
+#[test]
+fn a_profile_name_is_one_word_and_a_table_s_errors_name_its_header() {
+    let dir = tempdir();
+    for (body, said) in [
+        (
+            "[profile.\"\"]\nattempts = 2\n",
+            "line 1, column 10, [profile.\"\"]: a profile's name is one word",
+        ),
+        (
+            "[defaults]\nattempts = 2\n\n[profile.\"a b\"]\nattempts = 2\n",
+            "line 4, column 10, [profile.\"a b\"]: a profile's name is one word",
+        ),
+        (
+            "[defaults]\nattempts = 2\ndescription = \"x\"\n",
+            "line 1, column 1, [defaults]: only a profile can have a description",
+        ),
+    ] {
+        let file = write(dir.path(), "c.toml", body);
+        retry_on()
+            .arg("-c")
+            .arg(&file)
+            .arg("--list-profiles")
+            .assert()
+            .code(125)
+            .stderr(contains(format!("config {}, {said}", file.display())));
+    }
+}
