@@ -86,7 +86,8 @@ fn run_from_args(args: impl IntoIterator<Item = OsString>) -> Result<Exit, Failu
         ));
         return Ok(Exit::Code(0));
     }
-    let typed_format = cli.flags.log_format;
+    // Until the configuration is read, what the flags and the environment say.
+    let typed_format = cli.flags.log_format.or_else(config::environment_log_format);
     let catalog = Catalog::load(&cli.selection).map_err(failure(typed_format, None))?;
     if cli.selection.list_profiles {
         print(&report::profiles(&catalog.list().map_err(failure(typed_format, None))?));

@@ -122,3 +122,25 @@ fn explain_shows_github_chosen_by_the_environment_and_any_choice_overriding_it()
         .success()
         .stdout(row("flag", "text"));
 }
+
+/// In GitHub Actions, a command line that did not parse was an `::error`
+/// annotation, but a config file that did not was a plain line, which the
+/// Actions page shows as no error at all.
+#[test]
+fn a_bad_config_file_is_an_error_annotation_too() {
+    let dir = tempdir();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[defaults]\nattempts = -1\n").unwrap();
+    let expected = format!(
+        "::error title=retry-on::config {}, line 2, column 12, key attempts: invalid value: integer `-1`, expected u32\n",
+        file.display()
+    );
+    retry_on()
+        .env("GITHUB_ACTIONS", "true")
+        .arg("-c")
+        .arg(&file)
+        .args(["--", "true"])
+        .assert()
+        .code(125)
+        .stderr(expected);
+}
