@@ -320,6 +320,31 @@ fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T>
     PossibleValuesParser::new(names).map(|name| T::from_name(&name).expect("clap checked the name"))
 }
 
+/// Which of retry-on's own arguments is not UTF-8, for clap's "invalid
+/// UTF-8 was detected in one or more arguments": the first one that is not
+/// the value of an option that takes a path (`-c`, `--lock`), which may be
+/// any bytes.
+fn not_utf8(args: &[OsString]) -> String {
+    let takes_a_path = |arg: &OsString| matches!(arg.to_str(), Some("-c" | "--config" | "--lock"));
+    let bad = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(i, arg)| arg.to_str().is_none() && !takes_a_path(&args[i - 1]));
+    let Some((i, bad)) = bad else {
+        return "error: an argument is not UTF-8".to_string();
+    };
+    let after = match args[i - 1].to_str() {
+        Some(option) if option.starts_with('-') && i > 1 => format!(" (the value of {option})"),
+        _ => String::new(),
+    };
+    format!(
+        "error: argument {i}{after} is not UTF-8: \"{}\"; retry-on's options take text (a \
+         pattern matches any byte as (?-u)\\xFF)",
+        bad.as_encoded_bytes().escape_ascii()
+    )
+}
+
 /// The log format that raw arguments ask for (`--log-format json`, or
 /// `=json`), for reporting a command line that does not parse as the rest
 /// of the run would be reported. Only retry-on's own arguments are looked
@@ -375,6 +400,7 @@ impl Cli {
                 let _ = error.print();
                 Ok(Parsed::Shown)
             }
+            Err(error) if error.kind() == ErrorKind::InvalidUtf8 => Err(Error::Arguments(not_utf8(&args))),
             Err(error) => Err(Error::Arguments(error.to_string())),
         }
     }

@@ -680,3 +680,26 @@ fn a_closed_standard_descriptor_reaches_the_command_closed() {
         assert_eq!(run(&format!("{BIN} -n 2 --")), alone, "{close}");
     }
 }
+
+/// `-p $'\xff'` said only "invalid UTF-8 was detected in one or more
+/// arguments": not which, nor how to match such a byte.
+#[test]
+fn an_argument_that_is_not_utf8_is_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let lock = std::ffi::OsStr::from_bytes(b"/tmp/retry-on-\xfe");
+    let bad = std::ffi::OsStr::from_bytes(b"a\xff");
+    let out = isolated(BIN)
+        .arg("--lock")
+        .arg(lock)
+        .arg("-p")
+        .arg(bad)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(shell_code(out.status), 125);
+    assert_eq!(
+        text(&out.stderr),
+        "error: argument 4 (the value of -p) is not UTF-8: \"a\\xff\"; retry-on's options take text \
+         (a pattern matches any byte as (?-u)\\xFF)\n"
+    );
+}
