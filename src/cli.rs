@@ -332,7 +332,7 @@ fn not_utf8(args: &[OsString]) -> String {
         .skip(1)
         .find(|(i, arg)| arg.to_str().is_none() && !takes_a_path(&args[i - 1]));
     let Some((i, bad)) = bad else {
-        return "error: an argument is not UTF-8".to_string();
+        return "error: an argument is not UTF-8\n".to_string();
     };
     let after = match args[i - 1].to_str() {
         Some(option) if option.starts_with('-') && i > 1 => format!(" (the value of {option})"),
@@ -340,7 +340,7 @@ fn not_utf8(args: &[OsString]) -> String {
     };
     format!(
         "error: argument {i}{after} is not UTF-8: \"{}\"; retry-on's options take text (a \
-         pattern matches any byte as (?-u)\\xFF)",
+         pattern matches any byte as (?-u)\\xFF)\n",
         bad.as_encoded_bytes().escape_ascii()
     )
 }
