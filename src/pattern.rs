@@ -170,6 +170,9 @@ impl PatternSpec {
     /// nothing at all is tried on a few lines to see whether it does.
     fn checked_size(&self) -> Result<u64, String> {
         let hir = self.parse()?;
+        if needs_a_newline(&hir) {
+            return Err(format!("{}: {NEVER_MATCHES}", self.complaint("pattern")));
+        }
         if hir.properties().minimum_len() == Some(0) {
             let probe = regex::bytes::RegexBuilder::new(&self.regex_source())
                 .multi_line(true)
@@ -228,6 +231,9 @@ impl PatternSet {
                     "{}: it would match every line",
                     spec.complaint("empty pattern")
                 ));
+            }
+            if spec.text.contains('\n') && (spec.fixed || is_plain_text(&spec.text)) {
+                return Err(format!("{}: {NEVER_MATCHES}", spec.complaint("pattern")));
             }
             weight = weight.saturating_add(match spec.fixed || is_plain_text(&spec.text) {
                 true => spec.text.len() as u64,
@@ -393,6 +399,9 @@ impl Matcher {
 /// Whether a pattern has no regex syntax at all (`ConcurrentModification`),
 /// so that it is valid without parsing: a parse costs about a thousand
 /// instructions per character, and a list may hold thousands of patterns.
+/// Why a pattern that holds a newline is refused.
+const NEVER_MATCHES: &str = "it holds a newline, and could never match: each line is matched alone";
+
 fn is_plain_text(pattern: &str) -> bool {
     !pattern.chars().any(regex_syntax::is_meta_character)
 }
@@ -419,6 +428,22 @@ fn size_bound(hir: &Hir) -> u64 {
         }
         HirKind::Capture(capture) => size_bound(&capture.sub).saturating_add(2),
         HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().map(size_bound).fold(1, u64::saturating_add),
+    }
+}
+
+/// Whether every match of `hir` holds a newline, which no line does: such
+/// a pattern can never match.
+fn needs_a_newline(hir: &Hir) -> bool {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(literal) => literal.0.contains(&b'\n'),
+        HirKind::Class(Class::Unicode(class)) => class.ranges().iter().all(|r| r.start() == '\n' && r.end() == '\n'),
+        HirKind::Class(Class::Bytes(class)) => class.ranges().iter().all(|r| r.start() == b'\n' && r.end() == b'\n'),
+        HirKind::Repetition(repetition) => repetition.min > 0 && needs_a_newline(&repetition.sub),
+        HirKind::Capture(capture) => needs_a_newline(&capture.sub),
+        HirKind::Concat(subs) => subs.iter().any(needs_a_newline),
+        HirKind::Alternation(subs) => subs.iter().all(needs_a_newline),
     }
 }
 
@@ -953,6 +978,24 @@ mod tests {
         }
         // Those that can match nothing at all, but not on every line, are fine.
         for text in ["^$", r"\b", "(?i)^x*$", "a|^b*$"] {
+            assert!(PatternSet::compile(&[spec(text, false, false)], "-p").is_ok(), "{text}");
+        }
+    }
+
+    /// `-p $'a\nb'` was taken, and could never match: each line is matched alone.
+    #[test]
+    fn a_pattern_that_needs_a_newline_is_refused() {
+        for (text, fixed) in [
+            ("a\nb", false),
+            ("a\nb", true),
+            (r"a\nb", false),
+            (r"x[\n]", false),
+            (r"(a\n|b\n)+", false),
+        ] {
+            let error = PatternSet::compile(&[spec(text, fixed, false)], "-p").unwrap_err();
+            assert!(error.ends_with("each line is matched alone"), "{text}: {error}");
+        }
+        for text in ["(?x)a\n b", r"a\s*b", r"(a\n)?b", r"a|\n"] {
             assert!(PatternSet::compile(&[spec(text, false, false)], "-p").is_ok(), "{text}");
         }
     }
