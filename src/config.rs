@@ -328,7 +328,7 @@ pub fn environment_log_format() -> Option<LogFormat> {
     environment_layer(std::env::var_os("GITHUB_ACTIONS").as_deref()).log_format
 }
 
-/// The user's file, and what named it: `$RETRY_ON_CONFIG` if set (it must
+/// The user's file, and what named it: `$RETRY_ON_CONFIG` if set and not empty (it must
 /// then be readable), else the first of `$XDG_CONFIG_HOME/retry-on/config.toml`
 /// (an absolute `XDG_CONFIG_HOME` only, as the XDG spec says) and
 /// `~/.config/retry-on/config.toml` that exists.

@@ -151,7 +151,7 @@ const FILES: &[Block] = &[
     ),
     Item(
         "1.",
-        "$RETRY_ON_CONFIG (when set, the file it names must be readable: a missing file, a \
+        "$RETRY_ON_CONFIG (when set and not empty, the file it names must be readable: a missing file, a \
          directory or a device is an error, 125)",
     ),
     Item(
