@@ -323,14 +323,20 @@ fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T>
 /// Which of retry-on's own arguments is not UTF-8, for clap's "invalid
 /// UTF-8 was detected in one or more arguments": the first one that is not
 /// the value of an option that takes a path (`-c`, `--lock`), which may be
-/// any bytes.
+/// any bytes: after it, or joined to it (`--lock=PATH`, `-cPATH`).
 fn not_utf8(args: &[OsString]) -> String {
     let takes_a_path = |arg: &OsString| matches!(arg.to_str(), Some("-c" | "--config" | "--lock"));
+    let holds_a_path = |arg: &OsString| {
+        let bytes = arg.as_encoded_bytes();
+        ["--lock=", "--config=", "-c"]
+            .iter()
+            .any(|flag| bytes.starts_with(flag.as_bytes()))
+    };
     let bad = args
         .iter()
         .enumerate()
         .skip(1)
-        .find(|(i, arg)| arg.to_str().is_none() && !takes_a_path(&args[i - 1]));
+        .find(|(i, arg)| arg.to_str().is_none() && !takes_a_path(&args[i - 1]) && !holds_a_path(arg));
     let Some((i, bad)) = bad else {
         return "error: an argument is not UTF-8\n".to_string();
     };

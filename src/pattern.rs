@@ -167,7 +167,9 @@ impl PatternSpec {
     /// Checks a regex (not plain text) and bounds its compiled size. One
     /// that matches every line, even an empty one (`()`, `.*`, `$`), is
     /// refused, as the empty pattern is: the rare regex that can match
-    /// nothing at all is tried on a few lines to see whether it does.
+    /// nothing at all is tried on a few lines to see whether it does (an
+    /// empty one, a long one with every printable ASCII character, and one
+    /// of control and non-UTF-8 bytes): `^[^:]*$` or `^.{0,3}$` are fine.
     fn checked_size(&self) -> Result<u64, String> {
         let hir = self.parse()?;
         if needs_a_newline(&hir) {
@@ -178,11 +180,9 @@ impl PatternSpec {
                 .multi_line(true)
                 .case_insensitive(self.ignore_case)
                 .build();
-            if probe.is_ok_and(|regex| {
-                [&b""[..], b"x", b"0", b" ", b"\x01"]
-                    .iter()
-                    .all(|line| regex.is_match(line))
-            }) {
+            let printable: Vec<u8> = (b' '..=b'~').cycle().take(300).collect();
+            let lines = [&b""[..], b"x", &printable, b"\x01\t\xff"];
+            if probe.is_ok_and(|regex| lines.iter().all(|line| regex.is_match(line))) {
                 return Err(format!("{}: it would match every line", self.complaint("pattern")));
             }
         }
@@ -977,7 +977,7 @@ mod tests {
             assert!(error.ends_with("it would match every line"), "{text}: {error}");
         }
         // Those that can match nothing at all, but not on every line, are fine.
-        for text in ["^$", r"\b", "(?i)^x*$", "a|^b*$"] {
+        for text in ["^$", r"\b", "(?i)^x*$", "a|^b*$", "^[^:]*$", "^[^=]*$", "^.{0,3}$"] {
             assert!(PatternSet::compile(&[spec(text, false, false)], "-p").is_ok(), "{text}");
         }
     }

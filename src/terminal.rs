@@ -50,9 +50,8 @@ impl Terminal {
             Signal::SIGTTIN | Signal::SIGTTOU if self.foreground() == Some(self.own_group) => {}
             Signal::SIGTSTP | Signal::SIGSTOP if lent => {
                 self.set_foreground(self.own_group);
-                // Stop as the job the shell knows; `fg` continues retry-on
-                // here. (SIGSTOP: retry-on catches SIGTSTP, see `job`.)
-                let _ = raise(Signal::SIGSTOP);
+                // Stop as the job the shell knows; `fg` continues retry-on here.
+                let _ = raise(Signal::SIGTSTP);
                 if self.foreground() != Some(self.own_group) {
                     // Continued in the background (`bg`): the command may go on without the terminal.
                     let _ = killpg(group, Signal::SIGCONT);

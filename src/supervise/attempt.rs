@@ -44,6 +44,10 @@ pub(super) struct AttemptState<'a> {
     held_overflow: Option<String>,
     /// When the command exited.
     exited_at: Option<Instant>,
+    /// How long writing the command's output on took after the later of
+    /// the limit and the exit: a slow reader of retry-on's output, which
+    /// the scan's deadline does not count against the scan.
+    passing: Duration,
     terminal: Option<&'a Terminal>,
     terminal_check: Option<Instant>,
     /// Where a pipe still open after the attempt goes on being passed on.
@@ -83,6 +87,7 @@ impl<'a> AttemptState<'a> {
             output_failed: None,
             held_overflow: None,
             exited_at: None,
+            passing: Duration::ZERO,
             terminal,
             terminal_check: terminal.map(|_| Instant::now() + TERMINAL_CHECK),
             leftovers: attempt.leftovers,
@@ -121,9 +126,27 @@ impl<'a> AttemptState<'a> {
         self.terminal_check = Some(Instant::now() + TERMINAL_CHECK);
     }
 
+    /// Passes `data` on to `sink`, counting the time it took towards
+    /// [`AttemptState::passing`].
+    fn pass(&mut self, sink: Sink, data: impl FnOnce(&Self) -> &[u8]) -> io::Result<()> {
+        let started = Instant::now();
+        let written = pass_on(sink, data(self));
+        if let Some(from) = self.scan_clock() {
+            self.passing += Instant::now().saturating_duration_since(started.max(from));
+        }
+        written
+    }
+
+    /// The later of the limit and the exit, once both are known: from then
+    /// on the scan has [`SCAN_GRACE`] of its own to finish in.
+    fn scan_clock(&self) -> Option<Instant> {
+        let (limit, _) = self.life.limit()?;
+        Some(limit.max(self.exited_at?))
+    }
+
     pub(super) fn on_stderr(&mut self, read: Option<usize>) {
         let Some(n) = read else { return };
-        let written = pass_on(Sink::Stderr, self.stderr.chunk(n));
+        let written = self.pass(Sink::Stderr, |state| state.stderr.chunk(n));
         self.stderr.scan(n);
         // Our stderr is gone: close the command's, as it would be. Any other
         // error (a full disk) the command alone would have met at that write
@@ -140,7 +163,7 @@ impl<'a> AttemptState<'a> {
                 Ok(()) => Ok(()),
                 Err(e) => self.stop_holding(e, n),
             },
-            None => pass_on(self.stdout_sink, self.stdout.chunk(n)),
+            None => self.pass(self.stdout_sink, |state| state.stdout.chunk(n)),
         };
         self.stdout.scan(n);
         // The command's stdout goes nowhere: close its pipe, so that it stops
@@ -183,15 +206,12 @@ impl<'a> AttemptState<'a> {
     /// When a scan still running is abandoned: matching may be far slower
     /// than the command (a pathological pattern on a long line), and an
     /// attempt must not last much past its time limit for it. So the scan
-    /// gets [`SCAN_GRACE`] after the latest of the limit, the exit and the
-    /// last chunk it was handed: output that retry-on passes on slowly,
-    /// because its own reader is slow, is not a slow scan.
+    /// gets [`SCAN_GRACE`] after the later of the limit and the exit, plus
+    /// the time that passing the output on took since then: a slow reader
+    /// of retry-on's output is not a slow scan.
     pub(super) fn scan_due(&self) -> Option<Instant> {
-        let (limit, _) = self.life.limit()?;
-        let exited = self.exited_at?;
         let scanning = self.stderr.is_scanning() || self.stdout.is_scanning();
-        let handed = self.stderr.handed_at().max(self.stdout.handed_at());
-        scanning.then(|| limit.max(exited).max(handed.unwrap_or(exited)) + SCAN_GRACE)
+        scanning.then_some(self.scan_clock()? + SCAN_GRACE + self.passing)
     }
 
     /// The scan ran past its time: the attempt counts as stopped by its

@@ -64,7 +64,7 @@ pub(super) struct Lifecycle {
     /// A signal that retry-on itself received while the child ran.
     pub interrupted: Option<AnySignal>,
     kill_at: Option<Instant>,
-    /// Where Ctrl-Z and window-size changes go meanwhile.
+    /// Where window-size changes go meanwhile.
     _running: Running,
 }
 

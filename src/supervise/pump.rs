@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
-use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -58,10 +57,6 @@ pub(super) struct Pump<R> {
     buf: Vec<u8>,
     /// Bytes that were in the pipe when the command exited and are still to be read.
     owed: usize,
-    /// When the scanner was last handed a chunk: it is behind only when it
-    /// has been at that chunk for long, however slowly retry-on's own
-    /// output is read.
-    handed_at: Option<Instant>,
 }
 
 impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
@@ -73,7 +68,6 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
                 scan: None,
                 buf: Vec::new(),
                 owed: 0,
-                handed_at: None,
             };
         };
         grow_pipe(pipe.as_fd(), PIPE_SIZE);
@@ -96,7 +90,6 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
             scan,
             buf,
             owed: 0,
-            handed_at: None,
         }
     }
 
@@ -154,13 +147,7 @@ impl<R: AsyncRead + AsFd + Unpin> Pump<R> {
     pub(super) fn scan(&mut self, n: usize) {
         if let Some(scan) = &mut self.scan {
             scan.scan(std::mem::take(&mut self.buf), n);
-            self.handed_at = Some(Instant::now());
         }
-    }
-
-    /// When the scanner was last handed a chunk.
-    pub(super) fn handed_at(&self) -> Option<Instant> {
-        self.handed_at
     }
 
     /// Hands a pipe that is still open after the drain grace to a task of

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::child::start;
 use crate::common::exit::shell_code;
-use crate::common::procfs::{alive, pids, state, wait_until};
+use crate::common::procfs::{alive, pids};
 use crate::{BOUND, PROMPT, trapping};
 use nix::sys::signal::Signal;
 #[test]
@@ -126,31 +126,6 @@ fn sigterm_during_the_backoff_sleep_ends_the_run_with_143() {
 /// The pid of the child that printed `ready PID`.
 fn ready_pid(run: &mut crate::common::child::Running) -> i32 {
     pids(&run.stdout.wait_for_prefix("ready ", BOUND))[0]
-}
-
-/// Ctrl-Z (SIGTSTP to retry-on's group, which is not the attempt's)
-/// stopped retry-on alone: the shell showed the job as stopped while the
-/// command went on running and writing. Now the command stops with it, and
-/// goes on when retry-on is continued (`fg`, `bg`).
-#[test]
-fn sigtstp_stops_the_command_with_retry_on_and_cont_continues_both() {
-    let script = "echo \"ready $$\"; i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done";
-    let mut run = start(&["-n", "1", "--", "sh", "-c", script], Stdio::null());
-    let child = ready_pid(&mut run);
-    let me = run.child.id() as i32;
-    run.signal(Signal::SIGTSTP);
-    let both = |letter: char| wait_until(BOUND, || state(me) == Some(letter) && state(child) == Some(letter));
-    assert!(both('T'), "retry-on {:?}, the command {:?}", state(me), state(child));
-    run.signal(Signal::SIGCONT);
-    let running = |pid: i32| !matches!(state(pid), Some('T') | None);
-    assert!(
-        wait_until(BOUND, || running(me) && running(child)),
-        "retry-on {:?}, the command {:?}",
-        state(me),
-        state(child)
-    );
-    run.signal(Signal::SIGTERM);
-    assert_eq!(shell_code(run.wait(BOUND)), 143);
 }
 
 /// A new window size (SIGWINCH to the terminal's foreground group, which is

@@ -127,12 +127,6 @@ const SIGNALS: &[Block] = &[
          has its usual effect.",
     ),
     Item(
-        "SIGTSTP",
-        "Sent on to the running attempt's (or hook's) process group; then retry-on stops itself, \
-         so that the shell sees one stopped job. When the shell continues retry-on (fg, bg), \
-         retry-on continues the group.",
-    ),
-    Item(
         "SIGWINCH",
         "Sent on to the running attempt's (or hook's) process group, which the terminal does not \
          reach while it is not the foreground group.",
