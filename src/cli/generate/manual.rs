@@ -129,7 +129,9 @@ const SIGNALS: &[Block] = &[
     Item(
         "SIGWINCH",
         "Sent on to the running attempt's (or hook's) process group, which the terminal does not \
-         reach while it is not the foreground group.",
+         reach while it is not the foreground group (with --foreground, the command gets it from \
+         the terminal). SIGTSTP (Ctrl-Z) is not passed on: it stops retry-on, and the command \
+         only when it has been lent the terminal.",
     ),
     Text(
         "SIGKILL cannot be caught: the command itself is then killed with retry-on (on Linux), \
