@@ -396,12 +396,12 @@ impl Matcher {
     }
 }
 
-/// Whether a pattern has no regex syntax at all (`ConcurrentModification`),
-/// so that it is valid without parsing: a parse costs about a thousand
-/// instructions per character, and a list may hold thousands of patterns.
 /// Why a pattern that holds a newline is refused.
 const NEVER_MATCHES: &str = "it holds a newline, and could never match: each line is matched alone";
 
+/// Whether a pattern has no regex syntax at all (`ConcurrentModification`),
+/// so that it is valid without parsing: a parse costs about a thousand
+/// instructions per character, and a list may hold thousands of patterns.
 fn is_plain_text(pattern: &str) -> bool {
     !pattern.chars().any(regex_syntax::is_meta_character)
 }

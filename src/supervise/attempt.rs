@@ -126,15 +126,12 @@ impl<'a> AttemptState<'a> {
         self.terminal_check = Some(Instant::now() + TERMINAL_CHECK);
     }
 
-    /// Passes `data` on to `sink`, counting the time it took towards
-    /// [`AttemptState::passing`].
-    fn pass(&mut self, sink: Sink, data: impl FnOnce(&Self) -> &[u8]) -> io::Result<()> {
-        let started = Instant::now();
-        let written = pass_on(sink, data(self));
+    /// Counts a write that began at `started` and has just ended towards
+    /// [`AttemptState::passing`], for the part of it after the scan clock.
+    fn passed_since(&mut self, started: Instant) {
         if let Some(from) = self.scan_clock() {
             self.passing += Instant::now().saturating_duration_since(started.max(from));
         }
-        written
     }
 
     /// The later of the limit and the exit, once both are known: from then
@@ -146,7 +143,9 @@ impl<'a> AttemptState<'a> {
 
     pub(super) fn on_stderr(&mut self, read: Option<usize>) {
         let Some(n) = read else { return };
-        let written = self.pass(Sink::Stderr, |state| state.stderr.chunk(n));
+        let started = Instant::now();
+        let written = pass_on(Sink::Stderr, self.stderr.chunk(n));
+        self.passed_since(started);
         self.stderr.scan(n);
         // Our stderr is gone: close the command's, as it would be. Any other
         // error (a full disk) the command alone would have met at that write
@@ -163,7 +162,12 @@ impl<'a> AttemptState<'a> {
                 Ok(()) => Ok(()),
                 Err(e) => self.stop_holding(e, n),
             },
-            None => self.pass(self.stdout_sink, |state| state.stdout.chunk(n)),
+            None => {
+                let started = Instant::now();
+                let written = pass_on(self.stdout_sink, self.stdout.chunk(n));
+                self.passed_since(started);
+                written
+            }
         };
         self.stdout.scan(n);
         // The command's stdout goes nowhere: close its pipe, so that it stops
